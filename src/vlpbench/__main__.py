@@ -1,0 +1,7 @@
+"""`python -m vlpbench` is the same as the `bench` console script."""
+
+import sys
+
+from vlpbench.benchmark.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The engine: registries, config, encoders, training loop, runner, results, statistics, CLI."""

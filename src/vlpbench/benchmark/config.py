@@ -1,0 +1,290 @@
+"""Typed run configuration: profiles (smoke, quick, paper) → YAML file → `--set a.b=c` overrides.
+
+The resolved config is hashed (`config_hash`) and stored with every checkpoint and result.
+Unknown keys and ill-typed values are errors naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vlpbench.benchmark.errors import VlpbenchError
+
+
+@dataclass
+class ImageEncoderConfig:
+    """timm image encoder: a ViT built from size fields, a ResNet, or any `timm_name`."""
+
+    arch: str = "vit"  # "vit" | "resnet"
+    img_size: int = 32
+    patch_size: int = 4
+    width: int = 64
+    depth: int = 2
+    heads: int = 2
+    resnet_layers: list[int] = field(default_factory=lambda: [1, 1, 1, 1])
+    resnet_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    timm_name: str = ""  # e.g. "vit_base_patch16_224"; overrides the size fields
+    weights: str = ""  # local safetensors / .pth / .bin file (read with weights_only=True)
+
+
+@dataclass
+class TextEncoderConfig:
+    """transformers text encoder: a small BERT/RoBERTa config, or a local Hugging Face directory."""
+
+    family: str = "bert"  # "bert" | "roberta"
+    width: int = 64
+    layers: int = 2
+    heads: int = 2
+    intermediate: int = 128
+    max_length: int = 64
+    hf_dir: str = ""  # local directory with config.json, weights and tokenizer files
+    language: str = "zh"
+
+
+@dataclass
+class EncoderConfig:
+    """Both towers plus the shared projection width (identical for every strategy)."""
+
+    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    proj_dim: int = 64
+    clip_checkpoint: str = ""  # local ChineseCLIPModel directory initialising both towers
+
+
+@dataclass
+class CorpusConfig:
+    """The pretraining corpus: synthetic (default) or a manifest of the user's own pairs."""
+
+    name: str = "syn-corpus"
+    size: int = 4000
+    image_size: int = 32
+    normal_share: float = 0.35
+    others_share: float = 0.03
+    target_mle: float | None = None
+    language: str = "zh"
+    seed: int = 0
+    manifest: str = ""  # CSV/JSONL with image path + report (+ optional label columns)
+
+
+@dataclass
+class PretrainConfig:
+    """Optimiser and schedule for every strategy (ViLReF §III-E in the paper profile)."""
+
+    steps: int = 300
+    batch_size: int = 128
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-6
+    weight_decay: float = 0.001
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    amp: bool = False  # CUDA only; ignored on the CPU
+    temperature: float = 0.07
+    mlm_steps: int = 150  # masked-language-model warm start of the shared text encoder
+    mlm_lr: float = 1e-3
+    log_every: int = 1
+
+
+@dataclass
+class StrategyConfig:
+    """Options read by individual strategies (each documents the ones it uses)."""
+
+    momentum: float = 0.75
+    queue_size: int = 768
+    mask_ratio: float = 0.75
+    norm_pix: bool = False
+    decoder_width: int = 64
+    decoder_depth: int = 1
+    mflag_lambda: float = 0.0051
+    mflag_normalize: bool = False
+    medclip_similarity: str = "dot"
+    distill_alpha: float = 0.5
+    distill_kind: str = "hard"
+    distill_tau: float = 1.0
+
+
+@dataclass
+class EvalConfig:
+    """Downstream protocol shared by every strategy (seed k draws identically for all)."""
+
+    seeds: int = 5
+    fractions: list[float] = field(default_factory=lambda: [1.0])
+    image_size: int = 32
+    dataset_scale: float = 1.0
+    data_root: str = ""
+    skip_bad_images: bool = False
+    batch_size: int = 64
+    probe_c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
+    finetune_epochs: int = 8
+    finetune_lr: float = 1e-3
+    finetune_patience: int = 3
+    zsc_template: str = "{}"
+    bootstrap: int = 1000
+    seg_image_size: int = 64
+    seg_steps: int = 60
+    seg_lr: float = 1e-3
+    seg_freeze_encoder: bool = False
+    seg_window: int = 0  # 0 = whole-image inference, else sliding-window crop size
+
+
+@dataclass
+class RunConfig:
+    """Everything a `bench run` depends on; `runs_dir`/`results_dir`/`device` are not hashed."""
+
+    profile: str = "quick"
+    encoders: EncoderConfig = field(default_factory=EncoderConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    runs_dir: str = "runs"
+    results_dir: str = "results"
+    device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0 = torch default
+
+
+UNHASHED = ("runs_dir", "results_dir", "device", "threads")
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "encoders": {
+            "image": {"img_size": 32, "patch_size": 8, "width": 32, "depth": 1, "heads": 2},
+            "text": {"width": 32, "layers": 1, "heads": 2, "intermediate": 64, "max_length": 48},
+            "proj_dim": 32,
+        },
+        "corpus": {"size": 256},
+        "pretrain": {"steps": 6, "batch_size": 32, "warmup_steps": 2, "mlm_steps": 6},
+        "strategy": {"queue_size": 64, "decoder_width": 32},
+        "eval": {
+            "seeds": 2, "dataset_scale": 0.15, "finetune_epochs": 1, "bootstrap": 50,
+            "seg_image_size": 32, "seg_steps": 3, "batch_size": 32,
+        },
+    },
+    "quick": {},
+    "paper": {
+        "encoders": {
+            "image": {"timm_name": "vit_base_patch16_224", "img_size": 224, "patch_size": 16},
+            "text": {"family": "roberta", "max_length": 100},
+            "proj_dim": 512,
+        },
+        "corpus": {"image_size": 224},
+        "pretrain": {
+            "steps": 20000, "batch_size": 256, "lr": 3e-5, "betas": [0.9, 0.98], "eps": 1e-6,
+            "weight_decay": 0.001, "warmup_steps": 500, "amp": True, "mlm_steps": 0,
+        },
+        "strategy": {"momentum": 0.75, "queue_size": 768},
+        "eval": {"image_size": 224, "seg_image_size": 512, "seg_window": 512, "seg_steps": 2000,
+                 "finetune_epochs": 50, "finetune_lr": 1e-4, "finetune_patience": 5},
+    },
+}
+
+
+def resolve_config(
+    profile: str = "quick", config_file: str | Path | None = None, overrides: list[str] | None = None
+) -> RunConfig:
+    """Profile defaults, then the YAML file, then `a.b=c` overrides (values parsed as YAML)."""
+    if profile not in PROFILES:
+        raise VlpbenchError(f"unknown profile '{profile}' (expected one of: {', '.join(PROFILES)})")
+    config = _merge(RunConfig(), PROFILES[profile], "profile " + profile)
+    config.profile = profile
+    if config_file:
+        config = _merge(config, _read_yaml(Path(config_file)), str(config_file))
+    for override in overrides or []:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise VlpbenchError(f"--set '{override}': expected KEY=VALUE such as pretrain.steps=100")
+        nested: dict[str, Any] = {}
+        cursor = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+        config = _merge(config, nested, f"--set {override}")
+    return config
+
+
+def config_dict(config: RunConfig) -> dict[str, Any]:
+    return asdict(config)
+
+
+def config_hash(section: Any) -> str:
+    """12-hex SHA-256 of a config (or a sub-dict), excluding the unhashed run-location fields."""
+    data = asdict(section) if is_dataclass(section) else section
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in UNHASHED}
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def grid_hash(config: RunConfig) -> str:
+    """Hash that keys a results grid: the whole config except where results go and which
+    seeds/fractions are requested (adding seeds or fractions extends the same grid)."""
+    data = asdict(config)
+    data["eval"] = {k: v for k, v in data["eval"].items() if k not in ("seeds", "fractions")}
+    return config_hash(data)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise VlpbenchError(f"cannot read config file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise VlpbenchError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise VlpbenchError(f"config file {path}: expected a mapping at the top level")
+    return data
+
+
+def _merge(target: Any, updates: dict[str, Any], source: str, prefix: str = "") -> Any:
+    """Return a copy of dataclass `target` with `updates` applied, type-checked per field."""
+    known = {f.name: f for f in fields(target)}
+    hints = typing.get_type_hints(type(target))
+    changes: dict[str, Any] = {}
+    for key, value in updates.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise VlpbenchError(
+                f"{source}: unknown config key '{name}' (expected one of: {', '.join(known)})"
+            )
+        current = getattr(target, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise VlpbenchError(f"{source}: '{name}' is a section; expected a mapping")
+            changes[key] = _merge(current, value, source, f"{name}.")
+        else:
+            changes[key] = _coerce(value, hints[key], name, source)
+    return dataclasses.replace(target, **changes)
+
+
+def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        hint = next(arg for arg in args if arg is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            value = [value]
+        return [_coerce(item, args[0], name, source) for item in value]
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise VlpbenchError(
+            f"{source}: '{name}' expects {hint.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value

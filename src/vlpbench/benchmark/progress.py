@@ -1,0 +1,23 @@
+"""Rich progress bars (disabled on non-zero ranks and when asked)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+@contextmanager
+def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """Yield `advance(status)`, which moves the bar one step and shows `status`."""
+    if not enabled:
+        yield lambda status="": None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(description, total=total, status="")
+        yield lambda status="": progress.update(task, advance=1, status=status)

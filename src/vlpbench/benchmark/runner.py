@@ -1,0 +1,107 @@
+"""`bench run`: pretrain (or reuse) each strategy, then evaluate every (task, dataset, seed,
+fraction) that has no record yet, writing each record atomically as soon as it is done."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vlpbench.benchmark.config import RunConfig, grid_hash
+from vlpbench.benchmark.distributed import is_main_process
+from vlpbench.benchmark.encoders import describe_encoders
+from vlpbench.benchmark.pretraining import peak_memory_mb
+from vlpbench.benchmark.progress import progress_bar
+from vlpbench.benchmark.provenance import git_commit, package_versions
+from vlpbench.benchmark.registry import DATASETS, STRATEGIES, TASKS
+from vlpbench.benchmark.results import grid_dir, make_record, read_record, record_path, write_record
+from vlpbench.benchmark.workspace import Workspace
+from vlpbench.tasks.base import Task, TaskContext
+
+
+@dataclass(frozen=True)
+class Job:
+    task: str
+    dataset: str
+    strategy: str
+    seed: int
+    fraction: float
+
+
+def expand(names: list[str], registry_names: list[str]) -> list[str]:
+    return registry_names if names == ["all"] else names
+
+
+def plan_jobs(config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None) -> list[Job]:
+    """Every job of the grid, validating every name before anything runs."""
+    strategies = expand(strategies, STRATEGIES.names())
+    tasks = expand(tasks, TASKS.names())
+    for name in strategies:
+        STRATEGIES.entry(name)
+    jobs = []
+    for task_name in tasks:
+        task_class = TASKS.get(task_name)
+        dataset_names = datasets or list(task_class.default_datasets)
+        for name in dataset_names:
+            DATASETS.entry(name)
+        seeds = [0] if task_class.deterministic else list(range(config.eval.seeds))
+        fractions = config.eval.fractions if task_class.uses_fractions else [1.0]
+        jobs += [Job(task_name, d, s, seed, f) for d in dataset_names for s in strategies for seed in seeds for f in fractions]
+    return jobs
+
+
+def run_grid(
+    config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None = None, force: bool = False,
+) -> list[dict[str, Any]]:
+    """Run the grid; returns all records of the grid (new and reused)."""
+    jobs = plan_jobs(config, strategies, tasks, datasets)
+    workspace = Workspace(config)
+    grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
+    todo = [job for job in jobs if force or not _path(grid, job).exists()]
+    task_objects: dict[str, Task] = {}
+    for job in todo:
+        if job.task not in task_objects:
+            task_objects[job.task] = TASKS.get(job.task)(config)
+    pretrained: set[str] = set()
+    with progress_bar("evaluate", len(todo), enabled=is_main_process() and bool(todo)) as advance:
+        for job in todo:
+            task = task_objects[job.task]
+            checkpoint = workspace.checkpoint(job.strategy, force=force and job.strategy not in pretrained)
+            pretrained.add(job.strategy)
+            record = _evaluate(workspace, task, job, checkpoint)
+            if is_main_process():
+                write_record(_path(grid, job), record)
+            advance(f"{job.task} {job.dataset} {job.strategy} seed {job.seed}")
+    return [read_record(_path(grid, job)) for job in jobs]
+
+
+def _path(grid: Path, job: Job) -> Path:
+    return record_path(grid, job.task, job.dataset, job.strategy, job.seed, job.fraction)
+
+
+def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[str, Any]:
+    config = workspace.config
+    common = {
+        "strategy": job.strategy, "task": job.task, "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction,
+        "profile": config.profile, "config_hash": grid_hash(config), "checkpoint_hash": checkpoint.sha256,
+        "corpus": workspace.corpus_summary(), "encoders": describe_encoders(config.encoders),
+        "pretrain": {k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
+        "versions": package_versions(), "git_commit": git_commit(), "config": asdict(config),
+    }
+    if task.needs_text_tower and not checkpoint.model.has_text_tower:
+        return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],
+                           wall_time_s=0.0, peak_memory_mb=0.0)
+    image_size = config.eval.seg_image_size if "segmentation" in task.accepts else config.eval.image_size
+    dataset = workspace.dataset(job.dataset, image_size)
+    task.check_dataset(dataset)
+    context = TaskContext(workspace.root / "cache" / job.task, checkpoint.sha256, str(workspace.device))
+    start = time.perf_counter()
+    torch.manual_seed(job.seed)
+    result = task.evaluate(checkpoint.model, dataset, job.seed, job.fraction, context)
+    return make_record(
+        **common, status="ok", metrics=result.metrics, ci=result.ci, bootstrap=result.bootstrap, warnings=result.warnings,
+        wall_time_s=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(workspace.device),
+    )

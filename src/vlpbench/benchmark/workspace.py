@@ -1,0 +1,199 @@
+"""The run cache: corpus, tokenizer, the shared MLM-warm-started text encoder and pretrained
+checkpoints, each keyed by the hash of the config sections it depends on, so a second
+`bench run` (or another strategy) reuses them. Checkpoints are safetensors + a meta file with
+the SHA-256 of the weights; a mismatch is reported as a corrupt cache entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from vlpbench.benchmark.atomic import atomic_write, atomic_write_json
+from vlpbench.benchmark.config import RunConfig, config_hash
+from vlpbench.benchmark.distributed import is_main_process
+from vlpbench.benchmark.encoders import TextEncoder, build_text_encoder
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.benchmark.pretraining import pretrain
+from vlpbench.benchmark.provenance import git_commit, package_versions
+from vlpbench.benchmark.registry import DATASETS, STRATEGIES
+from vlpbench.benchmark.text_warmstart import mlm_pretrain
+from vlpbench.benchmark.tokenizer import CharTokenizer, HFTokenizer, Tokenizer
+from vlpbench.datasets.base import Dataset, DatasetOptions, PretrainCorpus
+from vlpbench.datasets.label_stats import mean_label_entropy
+from vlpbench.strategies.base import Strategy, StrategyContext
+
+
+@dataclass
+class Checkpoint:
+    """A pretrained strategy and where/how it was made."""
+
+    name: str
+    model: Strategy
+    directory: Path
+    sha256: str
+    meta: dict[str, Any]
+
+
+class Workspace:
+    """Everything `bench run` builds once and shares between strategies, tasks and seeds."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.root = Path(config.runs_dir) / config.profile
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+        )
+        self._corpus: PretrainCorpus | None = None
+        self._tokens: tuple[Tokenizer, torch.Tensor, torch.Tensor] | None = None
+        self._text_state: dict[str, torch.Tensor] | None = None
+        self._checkpoints: dict[str, Checkpoint] = {}
+        self._datasets: dict[str, Dataset] = {}
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise VlpbenchError(f"run directory {self.root} is not writable: {error.strerror}") from None
+
+    # -- data -------------------------------------------------------------------------------
+    def dataset_options(self, image_size: int) -> DatasetOptions:
+        evaluation = self.config.eval
+        return DatasetOptions(
+            image_size=image_size, seed=0, data_root=Path(evaluation.data_root) if evaluation.data_root else None,
+            size_scale=evaluation.dataset_scale, skip_bad_images=evaluation.skip_bad_images, cache_dir=self.root / "data",
+        )
+
+    def dataset(self, name: str, image_size: int) -> Dataset:
+        key = f"{name}@{image_size}"
+        if key not in self._datasets:
+            self._datasets[key] = DATASETS.get(name)(self.dataset_options(image_size))
+        return self._datasets[key]
+
+    def corpus(self) -> PretrainCorpus:
+        if self._corpus is None:
+            from vlpbench.datasets.corpus import build_corpus
+
+            self._corpus = build_corpus(self.config.corpus, self.root / "data")
+        return self._corpus
+
+    def corpus_summary(self) -> dict[str, Any]:
+        corpus = self.corpus()
+        return {"name": corpus.name, "size": len(corpus.reports), "mle": round(mean_label_entropy(corpus.labels), 4)}
+
+    def tokens(self) -> tuple[Tokenizer, torch.Tensor, torch.Tensor]:
+        """The shared tokenizer and the tokenised corpus reports."""
+        if self._tokens is None:
+            text = self.config.encoders.text
+            corpus = self.corpus()
+            if text.hf_dir:
+                tokenizer: Tokenizer = HFTokenizer(text.hf_dir)
+            else:
+                tokenizer = CharTokenizer.build(corpus.reports[i] for i in corpus.train_indices)
+            ids, mask = tokenizer.encode(corpus.reports, text.max_length)
+            self._tokens = (tokenizer, ids, mask)
+        return self._tokens
+
+    # -- shared text initialisation ----------------------------------------------------------
+    def build_text_encoder(self) -> TextEncoder:
+        """A fresh text encoder carrying the shared initial weights (identical for every strategy)."""
+        tokenizer, ids, mask = self.tokens()
+        encoder = build_text_encoder(self.config.encoders, tokenizer)
+        if self.config.pretrain.mlm_steps > 0:
+            encoder.backbone.load_state_dict(self._mlm_state(encoder, ids, mask))
+        return encoder
+
+    def _mlm_state(self, encoder: TextEncoder, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self._text_state is not None:
+            return self._text_state
+        section = {"encoders": asdict(self.config.encoders), "corpus": asdict(self.config.corpus),
+                   "mlm_steps": self.config.pretrain.mlm_steps, "mlm_lr": self.config.pretrain.mlm_lr}
+        directory = self.root / f"text-mlm-{config_hash(section)}"
+        weights = directory / "model.safetensors"
+        if weights.exists():
+            self._verify(directory)
+            load_model(encoder.backbone, str(weights), strict=True)
+        else:
+            tokenizer = self.tokens()[0]
+            start = time.perf_counter()
+            losses = mlm_pretrain(encoder.backbone, self.config.encoders.text, tokenizer, ids, mask,
+                                  self.config.pretrain.mlm_steps, self.config.pretrain.batch_size, self.config.pretrain.mlm_lr, seed=0)
+            if is_main_process():
+                self._save(encoder.backbone, directory, {"kind": "text-mlm", "losses": losses,
+                                                         "wall_time_s": time.perf_counter() - start, "config": section})
+        self._text_state = {k: v.detach().clone() for k, v in encoder.backbone.state_dict().items()}
+        return self._text_state
+
+    # -- pretrained strategies ---------------------------------------------------------------
+    def checkpoint_key(self, name: str) -> str:
+        c = self.config
+        return config_hash({"strategy": name, "encoders": asdict(c.encoders), "corpus": asdict(c.corpus),
+                            "pretrain": asdict(c.pretrain), "options": asdict(c.strategy)})
+
+    def checkpoint(self, name: str, force: bool = False) -> Checkpoint:
+        """The pretrained `name` strategy from the cache, pretraining it (and what it requires) first if needed."""
+        if name in self._checkpoints and not force:
+            return self._checkpoints[name]
+        strategy_class = STRATEGIES.get(name)
+        for required in strategy_class.requires:
+            self.checkpoint(required)
+        tokenizer = self.tokens()[0]
+        context = StrategyContext(self.config, tokenizer, self.build_text_encoder, lambda other: self.checkpoint(other).model)
+        model = strategy_class(context)
+        directory = self.root / f"{name}-{self.checkpoint_key(name)}"
+        weights = directory / "model.safetensors"
+        if weights.exists() and not force:
+            meta = self._verify(directory)
+            load_model(model, str(weights), strict=True)
+        else:
+            _, ids, mask = self.tokens()
+            c = self.config
+            stats = pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
+                             seed=c.corpus.seed, out_dir=directory, device=self.device)
+            meta = {"kind": "strategy", "strategy": name, "pretrain": asdict(stats), "config": asdict(c),
+                    "corpus": self.corpus_summary()}
+            if is_main_process():
+                meta = self._save(model, directory, meta)
+                tokenizer.save(directory)
+        model.to(self.device).eval()
+        self._checkpoints[name] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta)
+        return self._checkpoints[name]
+
+    # -- safetensors with integrity check ----------------------------------------------------
+    def _save(self, module: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = directory / "model.safetensors"
+        atomic_write(weights, lambda temp: save_model(module, str(temp)))
+        meta = {**meta, "sha256": _sha256(weights), "versions": package_versions(), "git_commit": git_commit()}
+        atomic_write_json(directory / "meta.json", meta)
+        return meta
+
+    def _verify(self, directory: Path) -> dict[str, Any]:
+        meta_path = directory / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise VlpbenchError(f"cached checkpoint {directory}: meta.json missing or unreadable; delete the folder to retrain") from None
+        actual = _sha256(directory / "model.safetensors")
+        if actual != meta.get("sha256"):
+            raise VlpbenchError(
+                f"cached checkpoint {directory / 'model.safetensors'} is corrupt: SHA-256 {actual[:12]}… "
+                f"does not match meta.json {str(meta.get('sha256'))[:12]}…; delete the folder or rerun with --force"
+            )
+        return meta
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Synthetic corpus, report converter + knowledge base, and dataset loaders."""

@@ -1,0 +1,1 @@
+"""Procedural retinal corpus: latent findings, renderer, report writer, acquisition sites."""

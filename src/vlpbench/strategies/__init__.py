@@ -1,0 +1,1 @@
+"""Pretraining strategies: one plugin file each, discovered automatically."""

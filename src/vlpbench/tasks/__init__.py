@@ -1,0 +1,1 @@
+"""Evaluation tasks: one plugin file each, discovered automatically."""

@@ -1,0 +1,59 @@
+"""The task interface: a task evaluates one pretrained strategy on one dataset for one seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from vlpbench.benchmark.config import RunConfig
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.datasets.base import Dataset
+from vlpbench.strategies.base import Strategy
+
+
+@dataclass
+class TaskContext:
+    """Where a task may cache work shared by seeds (e.g. extracted features), and the device."""
+
+    cache_dir: Path
+    checkpoint_hash: str
+    device: str = "cpu"
+
+
+@dataclass
+class TaskResult:
+    """Metrics in percent, plus optional bootstrap CIs/replicates and warnings for the record."""
+
+    metrics: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    ci: dict[str, list[float]] = field(default_factory=dict)
+    bootstrap: dict[str, list[float]] = field(default_factory=dict)
+
+
+class Task:
+    """An evaluation protocol. Subclasses declare which dataset kinds they accept."""
+
+    accepts: ClassVar[tuple[str, ...]] = ("classification",)
+    default_datasets: ClassVar[tuple[str, ...]] = ()
+    #: deterministic tasks run once (seed 0) whatever `eval.seeds` says
+    deterministic: ClassVar[bool] = False
+    #: tasks that need the text tower report "n/a" for image-only strategies
+    needs_text_tower: ClassVar[bool] = False
+    #: tasks that honour `eval.fractions` (training-set fractions)
+    uses_fractions: ClassVar[bool] = False
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    def check_dataset(self, dataset: Dataset) -> None:
+        if dataset.kind not in self.accepts:
+            raise VlpbenchError(
+                f"task '{type(self).__name__}' cannot run on dataset '{dataset.name}': it is a "
+                f"{dataset.kind} set, expected {' or '.join(self.accepts)}"
+            )
+
+    def evaluate(
+        self, model: Strategy, dataset: Dataset, seed: int, fraction: float, context: TaskContext
+    ) -> TaskResult:
+        raise NotImplementedError
