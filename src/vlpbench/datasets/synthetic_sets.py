@@ -13,6 +13,7 @@ from vlpbench.datasets.base import (
     ClassificationDataset, ClassificationSplit, DatasetOptions, SegmentationDataset, SegmentationSplit,
 )
 from vlpbench.datasets.synthetic.cache import cached_generation
+from vlpbench.datasets.synthetic.disk import read_classification_set, read_segmentation_set
 from vlpbench.datasets.synthetic.latent import EyeFindings
 
 EVALUATION_SITES = ["site-ood-1", "site-ood-2"]
@@ -129,10 +130,15 @@ def build_classification_set(spec: SetSpec, options: DatasetOptions) -> Classifi
         return arrays, {}
 
     recipe = {"set": spec.name, "sizes": sizes, "image_size": options.image_size, "seed": options.seed}
+    card = {**spec.card, "sites": EVALUATION_SITES, "sizes": sizes, "classes": {c.name: list(c.keys) for c in spec.classes}}
+    names = [c.name for c in spec.classes]
+    written = options.data_root / spec.name if options.data_root else None
+    if written is not None and written.is_dir():
+        template = ClassificationDataset(spec.name, names, spec.multilabel, _prompts(spec), dict.fromkeys(sizes), card=card)
+        return read_classification_set(written, template)
     arrays, _ = cached_generation(options.cache_dir, spec.name, recipe, generate)
     splits = {s: ClassificationSplit(arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in sizes}
-    card = {**spec.card, "sites": EVALUATION_SITES, "sizes": sizes, "classes": {c.name: list(c.keys) for c in spec.classes}}
-    return ClassificationDataset(spec.name, [c.name for c in spec.classes], spec.multilabel, _prompts(spec), splits, card=card)
+    return ClassificationDataset(spec.name, names, spec.multilabel, _prompts(spec), splits, card=card)
 
 
 def build_segmentation_set(name: str, seed: int, options: DatasetOptions) -> SegmentationDataset:
@@ -152,9 +158,13 @@ def build_segmentation_set(name: str, seed: int, options: DatasetOptions) -> Seg
         return arrays, {}
 
     recipe = {"set": name, "sizes": sizes, "image_size": options.image_size, "seed": options.seed}
+    card = {"sites": EVALUATION_SITES, "sizes": sizes}
+    written = options.data_root / name if options.data_root else None
+    if written is not None and written.is_dir():
+        return read_segmentation_set(written, SegmentationDataset(name, list(SEG_LESIONS), dict.fromkeys(sizes), card=card))
     arrays, _ = cached_generation(options.cache_dir, name, recipe, generate)
     splits = {s: SegmentationSplit(arrays[f"{s}_images"], arrays[f"{s}_masks"]) for s in sizes}
-    return SegmentationDataset(name, list(SEG_LESIONS), splits, card={"sites": EVALUATION_SITES, "sizes": sizes})
+    return SegmentationDataset(name, list(SEG_LESIONS), splits, card=card)
 
 
 def _register_classification(name: str) -> None:

@@ -95,9 +95,13 @@ class DualEncoderStrategy(Strategy):
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
-        self.image_encoder = build_image_encoder(self.config.encoders)
+        self.image_encoder = self.build_image_encoder()
         self.text_encoder = context.build_text_encoder()
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / self.config.pretrain.temperature)))
+
+    def build_image_encoder(self) -> ImageEncoder:
+        """The image tower; a strategy needing a variant (e.g. a distillation token) overrides this."""
+        return build_image_encoder(self.config.encoders)
 
     def no_weight_decay(self) -> set[str]:
         return super().no_weight_decay() | {"log_logit_scale"}

@@ -1,0 +1,91 @@
+"""M-FLAG: a frozen language model, a trainable image encoder + projector, alignment and
+orthogonality losses (Liu et al., 2023; /work/shared/papers/M-FLAG.txt §2).
+
+Tensors (M-FLAG Fig. 1 / §2.2):
+  z_v = E_V(x_v)  pooled image-backbone features (before any projection), (B, D_v);
+  z_t = E_T(x_t)  [CLS] features of the frozen text backbone, (B, D_t);
+  z_a = p(z_v)    the trainable projector's output, (B, D_t).
+L_total = L_align(z_a, z_t) + L_orth(z_v)                                            (eq 1)
+L_align = 2 − 2 cos(z_a, z_t), batch mean                                            (eq 2)
+L_orth on z_v, the *backbone* features, not z_a: the paper's eq 3 and its text ("forcing the
+empirical correlation matrix of z̄_v to be an identity") and the public code
+(`orthogonal_loss(img_emb, img_emb)` on the raw 2048-d ResNet output) agree on that tensor.
+Normalisation: `strategy.mflag_normalize=False` (default) feeds raw z_v as the code does;
+True L2-normalises each sample first as the paper's text says (see `mflag_orth_loss`).
+λ = `strategy.mflag_lambda` (0.0051, the code's value). C is the per-rank batch statistic,
+as in the code (one DDP process per GPU, divided by the per-GPU batch size).
+
+Deviations from the public code, following the paper: the code also trains a text-side head
+`proj_t` on the frozen [CLS] features and ends both heads with a non-affine BatchNorm; here
+the whole text encoder (its projection included) is frozen, z_t is the raw [CLS] feature and
+p(·) = Linear(D_v, D_v)–BN–ReLU–Linear(D_v, D_t). The code also adds eq 2 twice and halves
+eq 3; the paper's weights (1, 1) are used.
+
+Zero-shot embeddings live in the text latent space: image → normalize(p(z_v)),
+text → normalize(z_t). The text encoder's own `proj` is never used.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vlpbench.benchmark.encoders import build_image_encoder
+from vlpbench.benchmark.registry import register_strategy
+from vlpbench.strategies.base import Batch, Strategy, StrategyContext
+from vlpbench.strategies.losses import mflag_align_loss, mflag_orth_loss
+
+
+@register_strategy(
+    "mflag",
+    description="frozen text encoder; image encoder + projector trained with 2−2cos alignment + orthogonality",
+    reference="Liu et al. 2023 (M-FLAG)",
+)
+class MFlag(Strategy):
+    """Trainable image encoder and projector p(·); frozen, always-eval text encoder."""
+
+    def __init__(self, context: StrategyContext) -> None:
+        super().__init__(context)
+        self.image_encoder = build_image_encoder(self.config.encoders)
+        self.text_encoder = context.build_text_encoder()
+        self.text_encoder.requires_grad_(False)
+        self.text_encoder.eval()
+        image_dim, text_dim = self.image_encoder.feature_dim, self.text_encoder.feature_dim
+        self.projector = nn.Sequential(
+            nn.Linear(image_dim, image_dim),
+            nn.BatchNorm1d(image_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(image_dim, text_dim),
+        )
+
+    def train(self, mode: bool = True) -> "MFlag":
+        """Switch modes as usual, except that the frozen text encoder always stays in eval mode."""
+        super().train(mode)
+        self.text_encoder.eval()
+        return self
+
+    def text_latent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """z_t: frozen [CLS] features, computed without a graph."""
+        with torch.no_grad():
+            return self.text_encoder.forward_features(input_ids, attention_mask)
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        z_v = self.image_encoder.forward_features(batch.images)
+        z_t = self.text_latent(batch.input_ids, batch.attention_mask)
+        align = mflag_align_loss(self.projector(z_v), z_t)
+        strategy = self.config.strategy
+        orth = mflag_orth_loss(z_v, lam=strategy.mflag_lambda, normalize=strategy.mflag_normalize)
+        return {"loss": align + orth, "align": align.detach(), "orth": orth.detach()}
+
+    @torch.no_grad()
+    def image_embedding(self, images: torch.Tensor) -> torch.Tensor:
+        """normalize(p(z_v)), in the frozen text latent space."""
+        return F.normalize(self.projector(self.image_encoder.forward_features(images)), dim=-1)
+
+    @torch.no_grad()
+    def text_embedding(self, texts: list[str]) -> torch.Tensor:
+        """normalize(z_t) of raw texts."""
+        device = next(self.text_encoder.parameters()).device
+        ids, mask = self.text_encoder.tokenize(texts)
+        return F.normalize(self.text_latent(ids.to(device), mask.to(device)), dim=-1)

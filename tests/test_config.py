@@ -1,0 +1,56 @@
+"""Config: profiles, YAML and --set overrides, unknown keys, hashing."""
+
+from __future__ import annotations
+
+import pytest
+
+from vlpbench.benchmark.config import config_hash, grid_hash, resolve_config
+from vlpbench.benchmark.errors import VlpbenchError
+
+
+def test_profiles_differ_and_paper_matches_vilref():
+    paper = resolve_config("paper")
+    assert paper.encoders.image.timm_name == "vit_base_patch16_224" and paper.encoders.image.img_size == 224
+    assert paper.pretrain.batch_size == 256 and paper.encoders.proj_dim == 512
+    assert paper.pretrain.lr == 3e-5 and paper.pretrain.betas == [0.9, 0.98] and paper.pretrain.eps == 1e-6
+    assert paper.pretrain.weight_decay == 0.001 and paper.pretrain.temperature == 0.07 and paper.pretrain.amp
+    assert paper.strategy.momentum == 0.75 and paper.strategy.queue_size == 768
+    assert resolve_config("smoke").pretrain.steps < resolve_config("quick").pretrain.steps
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("pretrain:\n  steps: 11\n  lr: 0.5\neval:\n  fractions: [0.1, 1]\n")
+    config = resolve_config("smoke", path, ["pretrain.steps=7", "corpus.target_mle=0.1"])
+    assert config.pretrain.steps == 7 and config.pretrain.lr == 0.5
+    assert config.eval.fractions == [0.1, 1.0] and config.corpus.target_mle == 0.1
+
+
+@pytest.mark.parametrize("override, message", [
+    ("pretrain.stepz=3", "unknown config key 'pretrain.stepz'"),
+    ("pretrain.steps=abc", "'pretrain.steps' expects int"),
+    ("pretrain=3", "'pretrain' is a section"),
+    ("novalue", "expected KEY=VALUE"),
+])
+def test_bad_overrides_are_one_line_errors(override, message):
+    with pytest.raises(VlpbenchError, match=message):
+        resolve_config("smoke", None, [override])
+
+
+def test_unknown_profile_and_unreadable_file(tmp_path):
+    with pytest.raises(VlpbenchError, match="unknown profile 'fast'"):
+        resolve_config("fast")
+    with pytest.raises(VlpbenchError, match="cannot read config file"):
+        resolve_config("smoke", tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(VlpbenchError, match="not valid YAML"):
+        resolve_config("smoke", bad)
+
+
+def test_hash_is_stable_and_ignores_locations():
+    a = resolve_config("smoke")
+    b = resolve_config("smoke", None, ["runs_dir=/elsewhere", "results_dir=/other"])
+    assert config_hash(a) == config_hash(b) and len(config_hash(a)) == 12
+    assert config_hash(a) != config_hash(resolve_config("smoke", None, ["pretrain.steps=99"]))
+    assert grid_hash(a) == grid_hash(resolve_config("smoke", None, ["eval.seeds=5", "eval.fractions=[0.1]"]))

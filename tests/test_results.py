@@ -1,0 +1,52 @@
+"""Records: atomic writes (an interrupted write leaves no partial file) and round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vlpbench.benchmark import atomic
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.benchmark.results import SCHEMA_VERSION, make_record, read_record, record_path, write_record
+
+
+def test_round_trip(tmp_path):
+    path = record_path(tmp_path, "linear-probe", "syn-rfmid", "wsc", 3, 0.1)
+    record = make_record(strategy="wsc", metrics={"auc": 81.5}, seed=3)
+    write_record(path, record)
+    assert read_record(path) == record and record["schema_version"] == SCHEMA_VERSION
+    assert path.name == "seed3_frac0.1.json"
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+
+    def explode(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", explode)
+    with pytest.raises(KeyboardInterrupt):
+        write_record(path, make_record(metrics={}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_write_keeps_previous_version(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    write_record(path, make_record(metrics={"auc": 1.0}))
+
+    def half_written(temp):
+        temp.write_text('{"trunc')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic.atomic_write(path, half_written)
+    assert json.loads(path.read_text())["metrics"] == {"auc": 1.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_unreadable_record_is_one_line_error(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{")
+    with pytest.raises(VlpbenchError, match="bad.json unreadable"):
+        read_record(path)
