@@ -88,7 +88,7 @@ def pretrain(
                 outputs = strategy.training_step(batch)
             loss = outputs["loss"]
             if not torch.isfinite(loss):
-                parts = ", ".join(f"{k}={float(v):.4g}" for k, v in outputs.items())
+                parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in outputs.items())
                 raise VlpbenchError(f"strategy '{name}' step {step}: loss is not finite ({parts})")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

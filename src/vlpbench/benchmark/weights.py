@@ -27,7 +27,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines if "Unsupported global" in line), lines[-1] if lines else type(error).__name__)
         raise VlpbenchError(
             f"weights file {path} refused: it is not loadable with weights_only=True (pickled "
             f"objects are never unpickled; convert it to safetensors) — {reason}"

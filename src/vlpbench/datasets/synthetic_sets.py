@@ -65,7 +65,7 @@ RFMID = tuple(ClassSpec(n, k, k[0]) for n, k in [
     ("DR", ("dr",)), ("ARMD", ("amd",)), ("MH", ("cataract", "vitreous_opacity")), ("DN", ("drusen",)),
     ("MYA", ("pathologic_myopia",)), ("BRVO", ("rvo",)), ("TSLN", ("tessellation",)), ("ERM", ("macular_pucker",)),
     ("LS", ("laser_spots",)), ("ODC", ("large_optic_cup",)), ("ODP", ("optic_disc_pallor",)), ("ODE", ("optic_disc_edema",)),
-    ("CWS", ("cotton_wool_spot",)), ("MNF", ("myelinated_fibers",)), ("MHL", ("macular_hole",)), ("HR", ("arteriosclerosis",)),
+    ("CWS", ("cotton_wool_spot",)), ("MNF", ("myelinated_fibers",)), ("MHL", ("macular_hole",)), ("HR", ("hemorrhage",)),
 ])
 ODIR = tuple(ClassSpec(n, k, k[0]) for n, k in [
     ("N", ("normal",)), ("D", ("dr",)), ("G", ("glaucoma",)), ("C", ("cataract",)), ("A", ("amd",)),

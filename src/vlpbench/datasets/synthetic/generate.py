@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from PIL import Image
 
 from vlpbench.datasets.synthetic.latent import EyeFindings
 from vlpbench.datasets.synthetic.render import render_eye
@@ -75,7 +74,7 @@ def render_eyes(
 
 
 def _downsample(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    picture = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-    picture = F.interpolate(picture, size=(size, size), mode="area")[0].permute(1, 2, 0)
-    coverage = F.interpolate(torch.from_numpy(mask)[None].float(), size=(size, size), mode="area")[0]
-    return picture.round().clamp(0, 255).byte().numpy(), (coverage >= 0.5).byte().numpy()
+    """Area (box) downsampling; a mask pixel stays set where the lesion covers ≥ half of it."""
+    picture = Image.fromarray(image).resize((size, size), Image.Resampling.BOX)
+    coverage = np.stack([np.asarray(Image.fromarray(m.astype(np.float32)).resize((size, size), Image.Resampling.BOX)) for m in mask])
+    return np.asarray(picture), (coverage >= 0.5).astype(np.uint8)

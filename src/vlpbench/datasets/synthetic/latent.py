@@ -13,7 +13,8 @@ class EyeFindings:
     dr_stage: Chinese 6-stage DR scale, 0 = no DR, 1..6 otherwise.
     cup_disc_ratio: vertical C/D; > 0.5 exactly when "large_optic_cup" is in keys.
     av_ratio: artery/vein calibre ratio; < 2/3 exactly when "thin_arteries" is in keys.
-    others_term: the rare finding (an `others` term of the knowledge base) or None.
+    others_term: the rare-finding id of the knowledge base (its English name, shared by every
+        language file) or None.
     severity: 0..1, scales lesion count/size/contrast (low = subtle).
     """
 
