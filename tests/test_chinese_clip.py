@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlpbench.benchmark.chinese_clip import build_text_backbone, build_vision_backbone, load_chinese_clip
-from vlpbench.benchmark.config import ImageEncoderConfig, TextEncoderConfig
-from vlpbench.benchmark.encoders import ImageEncoder, TextEncoder
+from vlpbench.benchmark.chinese_clip import build_text_backbone, load_chinese_clip
+from vlpbench.benchmark.config import EncoderConfig, ImageEncoderConfig, TextEncoderConfig
+from vlpbench.benchmark.encoders import ImageEncoder, TextEncoder, build_image_encoder, build_text_encoder
 from vlpbench.benchmark.errors import VlpbenchError
 from vlpbench.benchmark.tokenizer import HFTokenizer
 from vlpbench.benchmark.weights import load_checked
@@ -46,11 +46,9 @@ def checkpoint(tmp_path_factory) -> tuple[Path, torch.nn.Module]:
 
 
 def image_encoder(directory: Path, img_size: int = IMAGE) -> ImageEncoder:
-    """vlpbench's ImageEncoder carrying the CLIP-style timm ViT the checkpoint needs."""
-    config = ImageEncoderConfig(arch="vit", img_size=img_size, patch_size=PATCH, width=WIDTH, depth=2, heads=2)
-    encoder = ImageEncoder(config, PROJ)
-    encoder.backbone = build_vision_backbone(directory, img_size)
-    return encoder.eval()
+    """vlpbench's ImageEncoder built from `encoders.clip_checkpoint` (CLIP-style timm ViT)."""
+    config = EncoderConfig(image=ImageEncoderConfig(img_size=img_size), proj_dim=PROJ, clip_checkpoint=str(directory))
+    return build_image_encoder(config).eval()
 
 
 def clip_pixels(pixels: torch.Tensor, mean=None, std=None) -> torch.Tensor:
@@ -88,6 +86,16 @@ def test_text_embedding_equals_chinese_clip(checkpoint):
         expected = model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
         ours = encoder(ids, mask)
     torch.testing.assert_close(ours, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_text_encoder_built_from_clip_checkpoint_config(checkpoint):
+    directory, model = checkpoint
+    config = EncoderConfig(text=TextEncoderConfig(max_length=12), proj_dim=PROJ, clip_checkpoint=str(directory))
+    encoder = build_text_encoder(config, HFTokenizer(directory)).eval()
+    ids, mask = encoder.tokenize(["眼底出血", "正常"])
+    with torch.no_grad():
+        expected = model.get_text_features(input_ids=ids, attention_mask=mask).pooler_output
+        torch.testing.assert_close(encoder(ids, mask), expected, atol=1e-4, rtol=1e-4)
 
 
 def test_other_image_size_resamples_the_position_embedding(checkpoint):

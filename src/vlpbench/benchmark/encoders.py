@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlpbench.benchmark.chinese_clip import build_text_backbone, build_vision_backbone, load_chinese_clip
 from vlpbench.benchmark.config import EncoderConfig, ImageEncoderConfig, TextEncoderConfig
 from vlpbench.benchmark.errors import VlpbenchError
 from vlpbench.benchmark.tokenizer import Tokenizer
@@ -23,11 +24,11 @@ class ImageEncoder(nn.Module):
     or four evenly spaced ViT blocks reshaped to the patch grid and resampled.
     """
 
-    def __init__(self, config: ImageEncoderConfig, proj_dim: int, distilled: bool = False) -> None:
+    def __init__(self, config: ImageEncoderConfig, proj_dim: int, distilled: bool = False, clip_checkpoint: str = "") -> None:
         super().__init__()
         self.config = config
-        self.arch = config.arch
-        self.backbone = _build_timm(config, distilled)
+        self.arch = "vit" if clip_checkpoint else config.arch
+        self.backbone = build_vision_backbone(clip_checkpoint, config.img_size) if clip_checkpoint else _build_timm(config, distilled)
         self.feature_dim: int = self.backbone.num_features
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
         if self.arch == "vit":
@@ -65,11 +66,11 @@ class ImageEncoder(nn.Module):
 class TextEncoder(nn.Module):
     """transformers BERT/RoBERTa → [CLS] features (B, feature_dim) → `proj` (B, proj_dim)."""
 
-    def __init__(self, config: TextEncoderConfig, proj_dim: int, tokenizer: Tokenizer) -> None:
+    def __init__(self, config: TextEncoderConfig, proj_dim: int, tokenizer: Tokenizer, clip_checkpoint: str = "") -> None:
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
-        self.backbone = _build_transformer(config, tokenizer)
+        self.backbone = build_text_backbone(clip_checkpoint) if clip_checkpoint else _build_transformer(config, tokenizer)
         self.feature_dim: int = self.backbone.config.hidden_size
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
 
@@ -85,6 +86,15 @@ class TextEncoder(nn.Module):
 
 
 def build_image_encoder(config: EncoderConfig, distilled: bool = False) -> ImageEncoder:
+    """The configured image tower; a Chinese-CLIP checkpoint (`clip_checkpoint`) initialises it
+    (and its projection) from the checkpoint's vision tower, else `image.weights` if given."""
+    if config.clip_checkpoint:
+        if distilled:
+            raise VlpbenchError("encoders.clip_checkpoint: a Chinese-CLIP vision tower has no distillation token (DeiT)")
+        encoder = ImageEncoder(config.image, config.proj_dim, clip_checkpoint=config.clip_checkpoint)
+        image_state, _, _ = load_chinese_clip(config.clip_checkpoint, config.image.img_size)
+        load_checked(encoder, image_state, f"Chinese-CLIP checkpoint {config.clip_checkpoint}")
+        return encoder
     encoder = ImageEncoder(config.image, config.proj_dim, distilled)
     if config.image.weights:
         state = read_state_dict(config.image.weights)
@@ -93,7 +103,12 @@ def build_image_encoder(config: EncoderConfig, distilled: bool = False) -> Image
 
 
 def build_text_encoder(config: EncoderConfig, tokenizer: Tokenizer) -> TextEncoder:
-    return TextEncoder(config.text, config.proj_dim, tokenizer)
+    """The configured text tower; initialised from `clip_checkpoint`'s text tower when given."""
+    encoder = TextEncoder(config.text, config.proj_dim, tokenizer, config.clip_checkpoint)
+    if config.clip_checkpoint:
+        _, text_state, _ = load_chinese_clip(config.clip_checkpoint, config.image.img_size)
+        load_checked(encoder, text_state, f"Chinese-CLIP checkpoint {config.clip_checkpoint}")
+    return encoder
 
 
 def describe_encoders(config: EncoderConfig) -> dict[str, str]:

@@ -94,8 +94,9 @@ class Workspace:
         if self._tokens is None:
             text = self.config.encoders.text
             corpus = self.corpus()
-            if text.hf_dir:
-                tokenizer: Tokenizer = HFTokenizer(text.hf_dir)
+            hf_directory = self.config.encoders.clip_checkpoint or text.hf_dir
+            if hf_directory:
+                tokenizer: Tokenizer = HFTokenizer(hf_directory)
             else:
                 tokenizer = CharTokenizer.build(corpus.reports[i] for i in corpus.train_indices)
             ids, mask = tokenizer.encode(corpus.reports, text.max_length)
