@@ -12,8 +12,8 @@ from vlpbench.benchmark.config import CorpusConfig
 from vlpbench.benchmark.registry import register_dataset
 from vlpbench.datasets.base import DatasetOptions, PretrainCorpus
 from vlpbench.datasets.synthetic.cache import cached_generation
+from vlpbench.datasets.synthetic.sites import TRAIN_SITES
 
-TRAINING_SITES = ["site-a", "site-b", "site-c"]
 VALIDATION_PER_CATEGORY = 8
 
 
@@ -26,7 +26,7 @@ def build_corpus(config: CorpusConfig, cache_dir: Path | None = None) -> Pretrai
     return PretrainCorpus(
         name=config.name, images=arrays["images"], reports=meta["reports"], labels=arrays["labels"],
         val_indices=arrays["val_indices"], language=config.language,
-        card={"generator": asdict(config), "converter_exact_match": meta["converter_exact_match"], "sites": TRAINING_SITES},
+        card={"generator": asdict(config), "converter_exact_match": meta["converter_exact_match"], "sites": list(TRAIN_SITES)},
     )
 
 
@@ -49,7 +49,7 @@ def _generate(config: CorpusConfig) -> tuple[dict[str, np.ndarray], dict]:
     rng = np.random.default_rng(config.seed)
     findings = draw_findings(rng, config.size, normal_share=config.normal_share,
                              others_share=config.others_share, target_mle=config.target_mle)
-    eyes = render_eyes(findings, config.image_size, TRAINING_SITES, rng, config.language)
+    eyes = render_eyes(findings, config.image_size, list(TRAIN_SITES), rng, config.language)
     labels, _ = ReportConverter(load_knowledge_base(config.language)).convert_many(eyes.reports)
     truth = findings_to_labels(findings)
     exact = float((labels == truth).all(axis=1).mean())

@@ -15,8 +15,8 @@ from vlpbench.datasets.base import (
 from vlpbench.datasets.synthetic.cache import cached_generation
 from vlpbench.datasets.synthetic.disk import read_classification_set, read_segmentation_set
 from vlpbench.datasets.synthetic.latent import EyeFindings
+from vlpbench.datasets.synthetic.sites import OOD_SITES
 
-EVALUATION_SITES = ["site-ood-1", "site-ood-2"]
 SPLIT_SIZES = {"train": 500, "val": 150, "test": 350}
 SEG_SPLIT_SIZES = {"train": 96, "val": 24, "test": 48}
 SEG_LESIONS = ["hemorrhage", "cotton_wool_spot", "hard_exudate"]
@@ -77,7 +77,7 @@ FIVES = tuple(ClassSpec(n, (k,), k) for n, k in [("N", "normal"), ("D", "dr"), (
 
 SETS = {
     "syn-rfmid": SetSpec("syn-rfmid", RFMID, True, 11, card={"mirrors": "RFMiD (multi-label)"}),
-    "syn-odir": SetSpec("syn-odir", ODIR, True, 12, card={"mirrors": "ODIR-5K (N,D,G,C,A,H,M,O)"}),
+    "syn-odir": SetSpec("syn-odir", ODIR, True, 12, card={"mirrors": "ODIR-5K (N,D,G,C,A,H,M,O)", "zero_shot_exclude": ["O"]}),
     "syn-refuge": SetSpec("syn-refuge", REFUGE, False, 13, accept=lambda e: "glaucoma" if "glaucoma" in e.keys else "non-glaucoma",
                           label_of=lambda e: int("glaucoma" in e.keys), card={"mirrors": "REFUGE (glaucoma vs not)"}),
     "syn-messidor": SetSpec("syn-messidor", MESSIDOR, False, 14, accept=lambda e: f"grade{_messidor_grade(e)}",
@@ -121,7 +121,7 @@ def build_classification_set(spec: SetSpec, options: DatasetOptions) -> Classifi
         arrays = {}
         for split, n in sizes.items():
             findings = draw_findings(rng, n, quotas=_quotas(spec, n), accept=spec.accept)
-            eyes = render_eyes(findings, options.image_size, EVALUATION_SITES, rng)
+            eyes = render_eyes(findings, options.image_size, list(OOD_SITES), rng)
             if spec.multilabel:
                 labels = np.array([[int(_has(e, c.keys)) for c in spec.classes] for e in findings], np.uint8)
             else:
@@ -130,7 +130,7 @@ def build_classification_set(spec: SetSpec, options: DatasetOptions) -> Classifi
         return arrays, {}
 
     recipe = {"set": spec.name, "sizes": sizes, "image_size": options.image_size, "seed": options.seed}
-    card = {**spec.card, "sites": EVALUATION_SITES, "sizes": sizes, "classes": {c.name: list(c.keys) for c in spec.classes}}
+    card = {**spec.card, "sites": list(OOD_SITES), "sizes": sizes, "classes": {c.name: list(c.keys) for c in spec.classes}}
     names = [c.name for c in spec.classes]
     written = options.data_root / spec.name if options.data_root else None
     if written is not None and written.is_dir():
@@ -153,12 +153,12 @@ def build_segmentation_set(name: str, seed: int, options: DatasetOptions) -> Seg
             lesioned = n - n // 8
             accept = lambda e: "lesion" if _has(e, tuple(SEG_LESIONS)) else "normal" if e.keys == ("normal",) else None
             findings = draw_findings(rng, n, quotas={"lesion": lesioned, "normal": n - lesioned}, accept=accept)
-            eyes = render_eyes(findings, options.image_size, EVALUATION_SITES, rng)
+            eyes = render_eyes(findings, options.image_size, list(OOD_SITES), rng)
             arrays[f"{split}_images"], arrays[f"{split}_masks"] = eyes.images, eyes.masks
         return arrays, {}
 
     recipe = {"set": name, "sizes": sizes, "image_size": options.image_size, "seed": options.seed}
-    card = {"sites": EVALUATION_SITES, "sizes": sizes}
+    card = {"sites": list(OOD_SITES), "sizes": sizes}
     written = options.data_root / name if options.data_root else None
     if written is not None and written.is_dir():
         return read_segmentation_set(written, SegmentationDataset(name, list(SEG_LESIONS), dict.fromkeys(sizes), card=card))

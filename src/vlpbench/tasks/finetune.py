@@ -1,0 +1,107 @@
+"""Full fine-tuning (ViLReF §IV-C): a copy of the pretrained image encoder plus a seeded linear
+head on its pooled features, trained end to end with AdamW on a nested stratified fraction of
+the training split (M-FLAG §3.2), early-stopped on validation macro AUC."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from vlpbench.benchmark.encoders import ImageEncoder
+from vlpbench.benchmark.registry import register_task
+from vlpbench.datasets.base import ClassificationDataset, ClassificationSplit
+from vlpbench.datasets.transforms import augment, load_batch
+from vlpbench.strategies.base import Strategy
+from vlpbench.tasks.base import Task, TaskContext, TaskResult
+from vlpbench.tasks.linear_probe import DEFAULT_DATASETS
+from vlpbench.tasks.metrics import classification_metrics
+from vlpbench.tasks.sampling import init_linear_head, nested_fraction_indices, seed_generator
+
+
+class Classifier(nn.Module):
+    """Image encoder → pooled features → linear head (logits)."""
+
+    def __init__(self, encoder: ImageEncoder, head: nn.Linear) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder.forward_features(images))
+
+
+def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Consecutive batches of `order`; a trailing single sample joins the previous batch
+    (BatchNorm cannot train on one sample)."""
+    parts = list(torch.split(order, batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
+@register_task("finetune", description="image encoder + linear head fine-tuned end to end",
+               reference="ViLReF §IV-C; M-FLAG §3.2")
+class Finetune(Task):
+    """AdamW on encoder + head; BCE-with-logits (multi-label) or cross-entropy (multi-class)."""
+
+    accepts = ("classification",)
+    default_datasets = DEFAULT_DATASETS
+    uses_fractions = True
+
+    def evaluate(
+        self, model: Strategy, dataset: ClassificationDataset, seed: int, fraction: float, context: TaskContext
+    ) -> TaskResult:
+        self.check_dataset(dataset)
+        settings = self.config.eval
+        encoder = copy.deepcopy(model.image_encoder)
+        network = Classifier(encoder, init_linear_head(encoder.feature_dim, len(dataset.class_names), seed))
+        network.to(context.device).requires_grad_(True)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=settings.finetune_lr)
+        loss_fn = nn.BCEWithLogitsLoss() if dataset.multilabel else nn.CrossEntropyLoss()
+        train = dataset.split("train")
+        labels = np.asarray(train.labels)
+        subset = nested_fraction_indices(labels, fraction, seed)
+        _, order_generator = seed_generator(seed, "finetune-order")
+        _, augment_generator = seed_generator(seed, "finetune-augment")
+        target_dtype = torch.float32 if dataset.multilabel else torch.long
+
+        best_auc, best_state, stale = -np.inf, copy.deepcopy(network.state_dict()), 0
+        for _ in range(settings.finetune_epochs):
+            network.train()
+            for batch in batches(torch.randperm(len(subset), generator=order_generator), settings.batch_size):
+                indices = subset[batch.numpy()]
+                images = augment(load_batch(train.images, indices, settings.image_size), augment_generator)
+                targets = torch.as_tensor(labels[indices], dtype=target_dtype)
+                loss = loss_fn(network(images.to(context.device)), targets.to(context.device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            val_auc = self._metrics(network, dataset, "val", context)[0]["auc"]
+            if not np.isfinite(val_auc) or val_auc > best_auc:  # undefined AUC: no early stopping
+                best_auc, best_state, stale = val_auc, copy.deepcopy(network.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= settings.finetune_patience:
+                    break
+        network.load_state_dict(best_state)
+        metrics, notes = self._metrics(network, dataset, "test", context)
+        if np.isnan(best_auc):
+            notes.insert(0, "validation macro AUC undefined; trained every epoch without early stopping")
+        return TaskResult(metrics=metrics, warnings=notes)
+
+    def _metrics(
+        self, network: Classifier, dataset: ClassificationDataset, split_name: str, context: TaskContext
+    ) -> tuple[dict[str, float], list[str]]:
+        """Macro AUC/mAP of sigmoid (multi-label) or softmax (multi-class) scores on a split."""
+        split: ClassificationSplit = dataset.split(split_name)
+        network.eval()
+        scores = []
+        with torch.no_grad():
+            for start in range(0, len(split.images), self.config.eval.batch_size):
+                indices = np.arange(start, min(start + self.config.eval.batch_size, len(split.images)))
+                logits = network(load_batch(split.images, indices, self.config.eval.image_size).to(context.device))
+                scores.append((logits.sigmoid() if dataset.multilabel else logits.softmax(-1)).float().cpu().numpy())
+        return classification_metrics(split.labels, np.concatenate(scores), dataset.multilabel, dataset.class_names)
