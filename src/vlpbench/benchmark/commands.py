@@ -12,6 +12,7 @@ from vlpbench.benchmark.registry import DATASETS, STRATEGIES, TASKS
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from vlpbench.benchmark.distributed import init_from_env, is_main_process
     from vlpbench.benchmark.runner import run_grid
     from vlpbench.benchmark.summary import summary_tables
 
@@ -27,9 +28,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         import torch
 
         torch.set_num_threads(config.threads)
+    init_from_env()  # a no-op unless launched by torchrun
     records = run_grid(config, args.strategy, args.task, args.dataset, force=args.force)
-    for table in summary_tables(records):
-        console.print(table)
+    if is_main_process():
+        for table in summary_tables(records):
+            console.print(table)
     return 0
 
 

@@ -65,15 +65,14 @@ def run_grid(
     for job in todo:
         if job.task not in task_objects:
             task_objects[job.task] = TASKS.get(job.task)(config)
-    pretrained: set[str] = set()
-    with progress_bar("evaluate", len(todo), enabled=is_main_process() and bool(todo)) as advance:
+    for name in dict.fromkeys(job.strategy for job in todo):  # every rank joins pretraining
+        workspace.checkpoint(name, force=force)
+    if not is_main_process():  # evaluation is single-process; rank 0 writes every record
+        return []
+    with progress_bar("evaluate", len(todo), enabled=bool(todo)) as advance:
         for job in todo:
-            task = task_objects[job.task]
-            checkpoint = workspace.checkpoint(job.strategy, force=force and job.strategy not in pretrained)
-            pretrained.add(job.strategy)
-            record = _evaluate(workspace, task, job, checkpoint)
-            if is_main_process():
-                write_record(_path(grid, job), record)
+            record = _evaluate(workspace, task_objects[job.task], job, workspace.checkpoint(job.strategy))
+            write_record(_path(grid, job), record)
             advance(f"{job.task} {job.dataset} {job.strategy} seed {job.seed}")
     return [read_record(_path(grid, job)) for job in jobs]
 

@@ -1,0 +1,174 @@
+"""`seg`: per-lesion binary segmentation with MMSegmentation (ViLReF §IV-F, M-FLAG §3.2).
+
+For every lesion type a fresh mmseg `EncoderDecoder` — a copy of the pretrained image encoder
+as backbone (four maps at strides 4/8/16/32) + a U-Net decoder with skip connections — is
+trained for `eval.seg_steps` AdamW steps on a nested `fraction` of the training split, encoder
+fine-tuned jointly (ViLReF) or frozen (`eval.seg_freeze_encoder`, M-FLAG). Test predictions
+are resized back to each mask's size (mmseg post-processing); DSC and IoU come from pixel
+counts summed over the whole test split.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vlpbench.benchmark.config import EvalConfig
+from vlpbench.benchmark.encoders import ImageEncoder
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.benchmark.registry import register_task
+from vlpbench.datasets.base import Dataset, MaskSource, SegmentationSplit
+from vlpbench.datasets.transforms import augment, load_batch
+from vlpbench.strategies.base import Strategy
+from vlpbench.tasks.base import Task, TaskContext, TaskResult
+from vlpbench.tasks.sampling import nested_fraction_indices, seed_generator
+from vlpbench.tasks.seg_metrics import PixelCounts, lesion_metrics
+
+if TYPE_CHECKING:
+    from mmseg.models.segmentors import EncoderDecoder
+
+#: test images per `predict` call are capped so that their full-size logits stay near this many pixels
+PREDICT_PIXEL_BUDGET = 2**24
+
+
+@register_task(
+    "seg",
+    description="Per-lesion binary segmentation: pretrained encoder + U-Net decoder in MMSegmentation; DSC, IoU",
+    reference="ViLReF §IV-F; M-FLAG §3.2",
+)
+class SegmentationTask(Task):
+    """One binary mmseg model per lesion type and seed; metrics `dsc/<lesion>`, `iou/<lesion>`,
+    and their means `dsc`, `iou` (percent)."""
+
+    accepts = ("segmentation",)
+    default_datasets = ("syn-idrid", "syn-retinal-lesions", "syn-fgadr")
+    uses_fractions = True
+
+    def evaluate(
+        self, model: Strategy, dataset: Dataset, seed: int, fraction: float, context: TaskContext
+    ) -> TaskResult:
+        settings = self.config.eval
+        train, test = dataset.split("train"), dataset.split("test")
+        presence = lesion_presence(train.masks, len(dataset.lesion_names), dataset.name)
+        subset = nested_fraction_indices(presence, fraction, seed)
+        counts = {}
+        for index, lesion in enumerate(dataset.lesion_names):
+            segmentor = train_segmentor(
+                model.image_encoder, train, subset, index, settings, seed, f"seg/{lesion}", context.device
+            )
+            counts[lesion] = test_counts(segmentor, test, index, settings, context.device)
+        metrics, warnings = lesion_metrics(counts, dataset.name)
+        return TaskResult(metrics=metrics, warnings=warnings)
+
+
+def lesion_presence(masks: MaskSource, lesions: int, dataset: str = "") -> np.ndarray:
+    """(n, L) 0/1: which lesion types each training image contains (fraction strata)."""
+    rows = []
+    for i in range(len(masks)):
+        mask = np.asarray(masks[i])
+        if mask.ndim != 3 or mask.shape[0] != lesions:
+            raise VlpbenchError(
+                f"dataset '{dataset}': mask {i} has shape {mask.shape}, expected ({lesions}, H, W) — "
+                "one binary mask per lesion name"
+            )
+        rows.append(mask.reshape(lesions, -1).any(axis=1))
+    return np.asarray(rows, dtype=np.int64).reshape(len(rows), lesions)
+
+
+def train_segmentor(
+    encoder: ImageEncoder, split: SegmentationSplit, indices: np.ndarray, lesion: int,
+    settings: EvalConfig, seed: int, purpose: str, device: str = "cpu",
+) -> "EncoderDecoder":
+    """Train one binary segmentor on `split` images `indices` for mask channel `lesion`.
+
+    The encoder is deep-copied (the strategy's model is never modified). Head initialisation,
+    data order, augmentation and crops all come from (seed, purpose), identically for every strategy.
+    """
+    from vlpbench.tasks._seg_model import build_segmentor, data_samples
+
+    _, generator = seed_generator(seed, purpose)
+    size, window = settings.seg_image_size, settings.seg_window
+    crop = window if 0 < window < size else size
+    with torch.random.fork_rng(devices=[]):  # mmseg/torch inits draw from the global CPU RNG
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+        segmentor = build_segmentor(
+            copy.deepcopy(encoder).cpu(), size, window, frozen=settings.seg_freeze_encoder
+        ).to(device)
+    optimizer = torch.optim.AdamW([p for p in segmentor.parameters() if p.requires_grad], lr=settings.seg_lr)
+    segmentor.train()
+    for batch in _batches(len(indices), settings.batch_size, settings.seg_steps, generator):
+        images, masks = training_batch(split, indices[batch.numpy()], lesion, size, crop, generator)
+        losses = segmentor.loss(images.to(device), data_samples(crop, masks.to(device)))
+        loss, _ = segmentor.parse_losses(losses)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return segmentor.eval()
+
+
+def training_batch(
+    split: SegmentationSplit, indices: np.ndarray, lesion: int, size: int, crop: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (B, 3, crop, crop) and lesion masks (B, crop, crop): resized to `size` (masks by
+    nearest neighbour, as mmseg resizes label maps), augmented, then randomly cropped."""
+    images = load_batch(split.images, indices, size)
+    masks = torch.from_numpy(np.stack([np.asarray(split.masks[int(i)][lesion]) > 0 for i in indices]))
+    if masks.shape[-2:] != (size, size):
+        masks = F.interpolate(masks[:, None].float(), size=(size, size), mode="nearest")[:, 0] > 0.5
+    images, masks = augment_pair(images, masks, generator)
+    if crop < size:
+        corners = torch.randint(size - crop + 1, (len(indices), 2), generator=generator).tolist()
+        images = torch.stack([im[:, y:y + crop, x:x + crop] for im, (y, x) in zip(images, corners)])
+        masks = torch.stack([m[y:y + crop, x:x + crop] for m, (y, x) in zip(masks, corners)])
+    return images, masks.long()
+
+
+def augment_pair(
+    images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, jitter: float = 0.1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`transforms.augment` on the images, with the same horizontal flips applied to the masks.
+    `augment` draws its flips first, so a copy of the generator state replays them."""
+    peek = torch.Generator().set_state(generator.get_state())
+    flip = torch.rand(len(images), generator=peek) < 0.5
+    images = augment(images, generator, jitter)
+    return images, torch.where(flip[:, None, None], masks.flip(-1), masks)
+
+
+@torch.no_grad()
+def test_counts(
+    segmentor: "EncoderDecoder", split: SegmentationSplit, lesion: int, settings: EvalConfig, device: str = "cpu"
+) -> PixelCounts:
+    """TP/FP/FN pixels of mask channel `lesion` over the whole split, predictions made at
+    `seg_image_size` (whole image or sliding windows) and resized to each mask's own size."""
+    from vlpbench.tasks._seg_model import data_samples
+
+    size = settings.seg_image_size
+    counts = PixelCounts()
+    start = 0
+    while start < len(split.images):
+        targets = [np.asarray(split.masks[start][lesion]) > 0]
+        chunk = max(1, min(settings.batch_size, PREDICT_PIXEL_BUDGET // targets[0].size))
+        stop = min(start + chunk, len(split.images))
+        targets += [np.asarray(split.masks[i][lesion]) > 0 for i in range(start + 1, stop)]
+        images = load_batch(split.images, range(start, stop), size).to(device)
+        samples = segmentor.predict(images, data_samples(size, ori_shapes=[t.shape for t in targets]))
+        for sample, target in zip(samples, targets):
+            counts.add(sample.pred_sem_seg.data[0].bool().cpu().numpy(), target)
+        start = stop
+    return counts
+
+
+def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """`steps` batches of min(batch_size, n) positions from seeded permutations, one per epoch
+    (an epoch's remainder smaller than a batch is dropped)."""
+    size = min(batch_size, n)
+    pending = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        if len(pending) < size:
+            pending = torch.randperm(n, generator=generator)
+        yield pending[:size]
+        pending = pending[size:]

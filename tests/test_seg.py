@@ -1,0 +1,249 @@
+"""The `seg` task: mmseg backbone/head shapes, training, sliding-window inference, DSC/IoU,
+the mmcv-lite compatibility module, the frozen-encoder option and the task end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.machinery
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vlpbench.benchmark.config import EncoderConfig, ImageEncoderConfig, RunConfig
+from vlpbench.benchmark.encoders import build_image_encoder
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.datasets.base import SegmentationDataset, SegmentationSplit
+from vlpbench.strategies.base import Strategy
+from vlpbench.tasks import _mmcv_compat
+from vlpbench.tasks.base import TaskContext
+from vlpbench.tasks.seg import SegmentationTask, augment_pair, lesion_presence, train_segmentor
+from vlpbench.tasks.seg_metrics import PixelCounts, lesion_metrics
+
+LESIONS = ["haemorrhages", "soft_exudates", "hard_exudates"]
+
+
+def encoder(arch: str, img_size: int = 32):
+    torch.manual_seed(0)
+    return build_image_encoder(EncoderConfig(image=ImageEncoderConfig(arch=arch, img_size=img_size)))
+
+
+def eval_config(**changes) -> RunConfig:
+    config = RunConfig()
+    settings = dict(seg_image_size=32, seg_steps=4, batch_size=8, seg_lr=1e-3) | changes
+    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, **settings))
+
+
+def toy_split(n: int, size: int, seed: int, lesions: int = 3) -> SegmentationSplit:
+    """Dark noise images; each lesion type is a bright square in its own colour channel."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((n, lesions, size, size), np.uint8)
+    for i in range(n):
+        for lesion in range(lesions):
+            if rng.random() < 0.7:
+                y, x = rng.integers(0, size - size // 3, 2)
+                side = int(rng.integers(size // 8, size // 3))
+                masks[i, lesion, y:y + side, x:x + side] = 1
+                images[i, y:y + side, x:x + side, lesion] = 230
+    return SegmentationSplit(images, masks)
+
+
+class TinyStrategy(Strategy):
+    """Only what the task uses: `image_encoder`."""
+
+    def __init__(self, image_encoder) -> None:
+        nn.Module.__init__(self)
+        self.image_encoder = image_encoder
+
+
+@pytest.fixture(scope="module")
+def seg_model():
+    from vlpbench.tasks import _seg_model
+
+    return _seg_model
+
+
+# --- mmcv-lite compatibility -------------------------------------------------------------
+
+
+@pytest.mark.skipif(_mmcv_compat.compiled_ops_available(), reason="full mmcv installed: no stand-in")
+def test_standin_offers_point_sample_and_refuses_compiled_ops(seg_model):
+    import mmseg.evaluation  # noqa: F401  every mmseg subpackage we rely on imports
+    import mmseg.models  # noqa: F401
+    from mmcv.ops import point_sample
+
+    sampled = point_sample(torch.arange(16.0).view(1, 1, 4, 4), torch.tensor([[[0.125, 0.125]]]), align_corners=False)
+    assert sampled.item() == 0.0  # the centre of the top-left pixel
+    with pytest.raises(ModuleNotFoundError, match="compiled ops"):
+        from mmcv.ops import PSAMask  # noqa: F401
+    import mmcv.ops
+
+    with pytest.raises(ModuleNotFoundError):
+        mmcv.ops.sigmoid_focal_loss(torch.zeros(1, 1), torch.zeros(1, dtype=torch.long))
+    assert not hasattr(mmcv.ops, "__file__")
+
+
+def test_compat_inactive_when_compiled_ops_exist(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.delitem(sys.modules, "mmcv.ops", raising=False)
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *args: importlib.machinery.ModuleSpec(name, None) if name == "mmcv._ext" else real_find_spec(name, *args),
+    )
+    assert _mmcv_compat.compiled_ops_available()
+    _mmcv_compat.ensure_mmseg()
+    assert "mmcv.ops" not in sys.modules
+
+
+# --- model pieces ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["vit", "resnet"])
+def test_backbone_gives_four_declared_maps_and_head_full_size_logits(seg_model, arch):
+    image_encoder = encoder(arch)
+    segmentor = seg_model.build_segmentor(image_encoder, input_size=64)
+    images = torch.randn(2, 3, 64, 64)
+    maps = segmentor.extract_feat(images)
+    expected = [(2, c, 64 // s, 64 // s) for c, s in zip(image_encoder.multiscale_channels, (4, 8, 16, 32))]
+    assert [tuple(m.shape) for m in maps] == expected
+    assert tuple(segmentor.decode_head(maps).shape) == (2, 2, 64, 64)
+    assert segmentor.backbone.encoder is image_encoder  # handed over through mmseg's builder, not copied
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # mmseg's own defaults, outside build_segmentor
+def test_unet_head_on_arbitrary_channels(seg_model):
+    head = seg_model.UNetDecodeHead(in_channels=[8, 16, 24, 40], channels=4, num_classes=2, out_channels=2)
+    maps = [torch.randn(3, c, 48 // s, 40 // s) for c, s in zip([8, 16, 24, 40], (4, 8, 16, 32))]
+    assert tuple(head(maps).shape) == (3, 2, 48, 40)
+    assert [stage[1].conv.out_channels for stage in head.stages] == [16, 8, 4]
+
+
+def test_training_steps_reduce_loss(seg_model):
+    split = toy_split(8, 32, seed=0)
+    images = torch.from_numpy(split.images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    masks = torch.from_numpy(split.masks[:, 2]).long()
+    segmentor = seg_model.build_segmentor(encoder("resnet"), input_size=32)
+    optimizer = torch.optim.AdamW(segmentor.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss, parts = segmentor.parse_losses(segmentor.loss(images, seg_model.data_samples(32, masks)))
+        assert {"decode.loss_ce", "decode.loss_dice"} <= set(parts)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("arch", ["resnet", "vit"])
+def test_sliding_window_equals_whole_when_image_fits_one_window(seg_model, arch):
+    from mmengine.config import ConfigDict
+
+    segmentor = seg_model.build_segmentor(encoder(arch), input_size=32).eval()
+    images = torch.randn(2, 3, 32, 32)
+    shapes = [(32, 32), (48, 40)]
+    with torch.no_grad():
+        whole = segmentor.predict(images, seg_model.data_samples(32, ori_shapes=shapes))
+        segmentor.test_cfg = ConfigDict(mode="slide", crop_size=(32, 32), stride=(16, 16))
+        slide = segmentor.predict(images, seg_model.data_samples(32, ori_shapes=shapes))
+    for a, b, shape in zip(whole, slide, shapes):
+        assert tuple(a.pred_sem_seg.data.shape) == (1, *shape)
+        torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
+
+
+def test_window_smaller_than_image_selects_slide_inference(seg_model):
+    segmentor = seg_model.build_segmentor(encoder("vit"), input_size=64, window=32).eval()
+    assert segmentor.test_cfg.mode == "slide" and tuple(segmentor.test_cfg.stride) == (16, 16)
+    assert tuple(segmentor.backbone.encoder.backbone.patch_embed.img_size) == (32, 32)  # the ViT sees windows
+    with torch.no_grad():
+        samples = segmentor.predict(torch.randn(1, 3, 64, 64), seg_model.data_samples(64, ori_shapes=[(64, 64)]))
+    assert tuple(samples[0].pred_sem_seg.data.shape) == (1, 64, 64)
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def test_dsc_iou_on_hand_made_masks():
+    target = np.zeros((4, 4), bool)
+    target[:2, :2] = True  # 4 lesion pixels
+    predicted = np.zeros((4, 4), bool)
+    predicted[:2, 1:3] = True  # 2 overlap, 2 false positives
+    counts = PixelCounts()
+    counts.add(predicted, target)
+    counts.add(np.zeros((2, 3), bool), np.ones((2, 3), bool))  # a second image: 6 misses
+    assert (counts.tp, counts.fp, counts.fn) == (2, 2, 8)
+    assert counts.dsc() == pytest.approx(100 * 4 / 14)
+    assert counts.iou() == pytest.approx(100 * 2 / 12)
+    with pytest.raises(ValueError):
+        counts.add(np.zeros((2, 2), bool), np.zeros((3, 3), bool))
+
+
+def test_lesion_metrics_skip_absent_lesions_and_score_false_alarms_zero():
+    perfect = PixelCounts(tp=5)
+    false_alarm = PixelCounts(fp=3)
+    metrics, warnings = lesion_metrics({"a": perfect, "b": false_alarm, "c": PixelCounts()}, "toy")
+    assert metrics == {"dsc/a": 100.0, "iou/a": 100.0, "dsc/b": 0.0, "iou/b": 0.0, "dsc": 50.0, "iou": 50.0}
+    assert len(warnings) == 1 and "'c'" in warnings[0]
+    metrics, warnings = lesion_metrics({"a": PixelCounts()})
+    assert metrics == {} and len(warnings) == 1
+
+
+# --- data handling ---------------------------------------------------------------------
+
+
+def test_augment_pair_flips_masks_with_their_images():
+    masks = torch.rand(16, 8, 8) > 0.5
+    images = (masks.float() * 2 - 1)[:, None].expand(16, 3, 8, 8).contiguous()
+    generator = torch.Generator().manual_seed(3)
+    out_images, out_masks = augment_pair(images, masks, generator, jitter=0.0)
+    torch.testing.assert_close(out_images[:, 0], out_masks.float() * 2 - 1, atol=1e-5, rtol=0)
+    assert not torch.equal(out_masks, masks)  # some were flipped
+
+
+def test_lesion_presence_and_mask_shape_check():
+    split = toy_split(5, 16, seed=1)
+    presence = lesion_presence(split.masks, 3)
+    np.testing.assert_array_equal(presence, split.masks.reshape(5, 3, -1).any(axis=2))
+    with pytest.raises(VlpbenchError, match="expected \\(2, H, W\\)"):
+        lesion_presence(split.masks, 2, "toy")
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_frozen_encoder_stays_bit_identical_and_strategy_is_never_modified(frozen):
+    image_encoder = encoder("resnet")
+    before = {k: v.clone() for k, v in image_encoder.state_dict().items()}
+    split = toy_split(6, 32, seed=2)
+    segmentor = train_segmentor(
+        image_encoder, split, np.arange(6), 0, eval_config(seg_freeze_encoder=frozen, seg_steps=2).eval, 0, "test"
+    )
+    trained = segmentor.backbone.encoder.state_dict()
+    unchanged = all(torch.equal(before[k], trained[k]) for k in before)
+    assert unchanged == frozen
+    assert all(torch.equal(before[k], v) for k, v in image_encoder.state_dict().items())
+
+
+# --- the task end to end ---------------------------------------------------------------
+
+
+def test_task_end_to_end_is_seeded_and_skips_absent_lesions():
+    train, test = toy_split(12, 32, seed=4), toy_split(6, 32, seed=5)
+    test.masks[:, 1] = 0  # soft exudates absent from the test split
+    dataset = SegmentationDataset("toy-seg", LESIONS, {"train": train, "test": test})
+    task = SegmentationTask(eval_config(seg_steps=3))
+    strategy = TinyStrategy(encoder("vit"))
+    context = TaskContext(cache_dir=None, checkpoint_hash="x")  # type: ignore[arg-type]
+    first = task.evaluate(strategy, dataset, seed=0, fraction=0.5, context=context)
+    again = task.evaluate(strategy, dataset, seed=0, fraction=0.5, context=context)
+    scored = {"haemorrhages", "hard_exudates"}
+    # soft exudates are scored only if the model predicts some (then DSC = IoU = 0)
+    assert {f"dsc/{name}" for name in scored} <= set(first.metrics) and {"dsc", "iou"} <= set(first.metrics)
+    assert all(0.0 <= value <= 100.0 for value in first.metrics.values())
+    assert first.metrics == again.metrics
+    if "dsc/soft_exudates" in first.metrics:
+        assert first.metrics["dsc/soft_exudates"] == 0.0
+    else:
+        assert any("soft_exudates" in warning for warning in first.warnings)
