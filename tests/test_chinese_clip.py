@@ -76,7 +76,7 @@ def test_text_embedding_equals_chinese_clip(checkpoint):
     directory, model = checkpoint
     _, text_state, tokenizer_dir = load_chinese_clip(directory)
     tokenizer = HFTokenizer(tokenizer_dir)
-    encoder = TextEncoder(TextEncoderConfig(width=WIDTH, layers=2, heads=2, intermediate=64, max_length=12), PROJ, tokenizer)
+    encoder = TextEncoder(TextEncoderConfig(width=WIDTH, layers=2, heads=2, intermediate=64, max_length=12, pooling="cls"), PROJ, tokenizer)
     encoder.backbone = build_text_backbone(directory)
     load_checked(encoder, text_state, "cn-clip")
     encoder.eval()
@@ -90,7 +90,7 @@ def test_text_embedding_equals_chinese_clip(checkpoint):
 
 def test_text_encoder_built_from_clip_checkpoint_config(checkpoint):
     directory, model = checkpoint
-    config = EncoderConfig(text=TextEncoderConfig(max_length=12), proj_dim=PROJ, clip_checkpoint=str(directory))
+    config = EncoderConfig(text=TextEncoderConfig(max_length=12, pooling="cls"), proj_dim=PROJ, clip_checkpoint=str(directory))
     encoder = build_text_encoder(config, HFTokenizer(directory)).eval()
     ids, mask = encoder.tokenize(["眼底出血", "正常"])
     with torch.no_grad():

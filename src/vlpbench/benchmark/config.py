@@ -25,7 +25,7 @@ class ImageEncoderConfig:
 
     arch: str = "vit"  # "vit" | "resnet"
     img_size: int = 32
-    patch_size: int = 4
+    patch_size: int = 8
     width: int = 64
     depth: int = 2
     heads: int = 2
@@ -45,6 +45,7 @@ class TextEncoderConfig:
     heads: int = 2
     intermediate: int = 128
     max_length: int = 64
+    pooling: str = "mean"  # "mean" over tokens, or "cls" (CN-CLIP / the paper profile)
     hf_dir: str = ""  # local directory with config.json, weights and tokenizer files
     language: str = "zh"
 
@@ -123,13 +124,14 @@ class EvalConfig:
     skip_bad_images: bool = False
     batch_size: int = 64
     probe_c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
-    finetune_epochs: int = 8
+    finetune_epochs: int = 4
     finetune_lr: float = 1e-3
-    finetune_patience: int = 3
+    finetune_patience: int = 2
     zsc_template: str = "{}"
     bootstrap: int = 1000
     seg_image_size: int = 64
-    seg_steps: int = 60
+    seg_steps: int = 30
+    seg_batch_size: int = 16
     seg_lr: float = 1e-3
     seg_freeze_encoder: bool = False
     seg_window: int = 0  # 0 = whole-image inference, else sliding-window crop size
@@ -165,14 +167,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "strategy": {"queue_size": 64, "decoder_width": 32},
         "eval": {
             "seeds": 2, "dataset_scale": 0.15, "finetune_epochs": 1, "bootstrap": 50,
-            "seg_image_size": 32, "seg_steps": 3, "batch_size": 32,
+            "seg_image_size": 32, "seg_steps": 3, "seg_batch_size": 8, "batch_size": 32,
         },
     },
     "quick": {},
     "paper": {
         "encoders": {
             "image": {"timm_name": "vit_base_patch16_224", "img_size": 224, "patch_size": 16},
-            "text": {"family": "roberta", "max_length": 100},
+            "text": {"family": "roberta", "max_length": 100, "pooling": "cls"},
             "proj_dim": 512,
         },
         "corpus": {"image_size": 224},
@@ -181,7 +183,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "weight_decay": 0.001, "warmup_steps": 500, "amp": True, "mlm_steps": 0,
         },
         "strategy": {"momentum": 0.75, "queue_size": 768},
-        "eval": {"image_size": 224, "seg_image_size": 512, "seg_window": 512, "seg_steps": 2000,
+        "eval": {"image_size": 224, "seg_image_size": 512, "seg_window": 512, "seg_steps": 2000, "seg_batch_size": 8,
                  "finetune_epochs": 50, "finetune_lr": 1e-4, "finetune_patience": 5},
     },
 }

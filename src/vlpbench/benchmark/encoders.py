@@ -64,7 +64,7 @@ class ImageEncoder(nn.Module):
 
 
 class TextEncoder(nn.Module):
-    """transformers BERT/RoBERTa → [CLS] features (B, feature_dim) → `proj` (B, proj_dim)."""
+    """transformers BERT/RoBERTa → pooled features (B, feature_dim; `text.pooling`) → `proj` (B, proj_dim)."""
 
     def __init__(self, config: TextEncoderConfig, proj_dim: int, tokenizer: Tokenizer, clip_checkpoint: str = "") -> None:
         super().__init__()
@@ -75,8 +75,12 @@ class TextEncoder(nn.Module):
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
 
     def forward_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[CLS] state, or the mean of the non-padding token states (`text.pooling`)."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return hidden[:, 0]
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.proj(self.forward_features(input_ids, attention_mask))
@@ -154,6 +158,8 @@ def _build_transformer(config: TextEncoderConfig, tokenizer: Tokenizer) -> nn.Mo
             return AutoModel.from_pretrained(config.hf_dir, local_files_only=True, add_pooling_layer=False)
         except OSError as error:
             raise VlpbenchError(f"text encoder directory {config.hf_dir}: {str(error).splitlines()[0]}") from None
+    if config.pooling not in ("cls", "mean"):
+        raise VlpbenchError(f"encoders.text.pooling '{config.pooling}': expected 'cls' or 'mean'")
     families = {"bert": (BertConfig, BertModel), "roberta": (RobertaConfig, RobertaModel)}
     if config.family not in families:
         raise VlpbenchError(f"encoders.text.family '{config.family}': expected one of {list(families)}")

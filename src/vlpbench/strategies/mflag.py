@@ -3,7 +3,7 @@ orthogonality losses (Liu et al., 2023; /work/shared/papers/M-FLAG.txt §2).
 
 Tensors (M-FLAG Fig. 1 / §2.2):
   z_v = E_V(x_v)  pooled image-backbone features (before any projection), (B, D_v);
-  z_t = E_T(x_t)  [CLS] features of the frozen text backbone, (B, D_t);
+  z_t = E_T(x_t)  pooled features of the frozen text backbone (`text.pooling`), (B, D_t);
   z_a = p(z_v)    the trainable projector's output, (B, D_t).
 L_total = L_align(z_a, z_t) + L_orth(z_v)                                            (eq 1)
 L_align = 2 − 2 cos(z_a, z_t), batch mean                                            (eq 2)
@@ -17,7 +17,7 @@ as in the code (one DDP process per GPU, divided by the per-GPU batch size).
 
 Deviations from the public code, following the paper: the code also trains a text-side head
 `proj_t` on the frozen [CLS] features and ends both heads with a non-affine BatchNorm; here
-the whole text encoder (its projection included) is frozen, z_t is the raw [CLS] feature and
+the whole text encoder (its projection included) is frozen, z_t is the raw pooled feature and
 p(·) = Linear(D_v, D_v)–BN–ReLU–Linear(D_v, D_t). The code also adds eq 2 twice and halves
 eq 3; the paper's weights (1, 1) are used.
 
@@ -66,7 +66,7 @@ class MFlag(Strategy):
         return self
 
     def text_latent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """z_t: frozen [CLS] features, computed without a graph."""
+        """z_t: frozen pooled text features, computed without a graph."""
         with torch.no_grad():
             return self.text_encoder.forward_features(input_ids, attention_mask)
 

@@ -100,7 +100,7 @@ def train_segmentor(
         ).to(device)
     optimizer = torch.optim.AdamW([p for p in segmentor.parameters() if p.requires_grad], lr=settings.seg_lr)
     segmentor.train()
-    for batch in _batches(len(indices), settings.batch_size, settings.seg_steps, generator):
+    for batch in _batches(len(indices), settings.seg_batch_size, settings.seg_steps, generator):
         images, masks = training_batch(split, indices[batch.numpy()], lesion, size, crop, generator)
         losses = segmentor.loss(images.to(device), data_samples(crop, masks.to(device)))
         loss, _ = segmentor.parse_losses(losses)
