@@ -9,6 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -54,6 +55,38 @@ def make_optimizer(strategy: Strategy, config: PretrainConfig) -> tuple[torch.op
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
+def optimizer_step_function(
+    strategy: Strategy, name: str, config: PretrainConfig, device: torch.device
+) -> Callable[[Batch, int], dict[str, float]]:
+    """One optimizer step for any strategy: forward (AMP on CUDA), NaN/inf check naming the
+    strategy, step and loss parts, backward, gradient averaging across ranks, clipping, AdamW,
+    schedule, then the strategy's `after_step` hook. Returns the logged values."""
+    optimizer, scheduler = make_optimizer(strategy, config)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    def step_once(batch: Batch, step: int) -> dict[str, float]:
+        with torch.autocast(device_type=device.type, enabled=use_amp):
+            outputs = strategy.training_step(batch)
+        loss = outputs["loss"]
+        if not torch.isfinite(loss):
+            parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in outputs.items())
+            raise VlpbenchError(f"strategy '{name}' step {step}: loss is not finite ({parts})")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        _average_gradients(strategy)
+        scaler.unscale_(optimizer)
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(strategy.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        strategy.after_step()
+        return {"lr": scheduler.get_last_lr()[0], **{k: float(v.detach()) for k, v in outputs.items()}}
+
+    return step_once
+
+
 def pretrain(
     strategy: Strategy, name: str, corpus: PretrainCorpus, token_ids: torch.Tensor, attention_mask: torch.Tensor,
     config: PretrainConfig, image_size: int, seed: int, out_dir: Path | None, device: torch.device,
@@ -61,9 +94,7 @@ def pretrain(
     """Train `strategy` for `config.steps` optimizer steps on the corpus' train split."""
     torch.manual_seed(seed)
     strategy.to(device).train()
-    optimizer, scheduler = make_optimizer(strategy, config)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step_once = optimizer_step_function(strategy, name, config, device)
     train_indices = corpus.train_indices
     sampler = DistributedSampler(range(len(train_indices)), num_replicas=world_size(), rank=rank(), shuffle=True, seed=seed, drop_last=True)
     local_batch = config.batch_size // world_size()
@@ -84,23 +115,7 @@ def pretrain(
             index = train_indices[next(batches)]
             images = augment(load_batch(corpus.images, index, image_size), augmentation)
             batch = Batch(images, token_ids[index], attention_mask[index], labels[index]).to(device)
-            with torch.autocast(device_type=device.type, enabled=use_amp):
-                outputs = strategy.training_step(batch)
-            loss = outputs["loss"]
-            if not torch.isfinite(loss):
-                parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in outputs.items())
-                raise VlpbenchError(f"strategy '{name}' step {step}: loss is not finite ({parts})")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            _average_gradients(strategy)
-            scaler.unscale_(optimizer)
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(strategy.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            strategy.after_step()
-            row = {"step": step, "lr": scheduler.get_last_lr()[0], **{k: float(v.detach()) for k, v in outputs.items()}}
+            row = {"step": step, **step_once(batch, step)}
             log_rows.append(row)
             elapsed = time.perf_counter() - start
             advance(f"loss {row['loss']:.4f} · {(step + 1) * config.batch_size / elapsed:.0f} img/s")
