@@ -26,9 +26,16 @@ def test_yaml_then_overrides(tmp_path):
     assert config.eval.fractions == [0.1, 1.0] and config.corpus.target_mle == 0.1
 
 
+def test_exponent_floats_without_a_dot_are_floats():
+    # YAML 1.1 reads 3e-3 as a string; a float field still takes it
+    config = resolve_config("smoke", None, ["eval.seg_lr=3e-3", "pretrain.lr=1E-4", "pretrain.eps=-2.5e+1"])
+    assert (config.eval.seg_lr, config.pretrain.lr, config.pretrain.eps) == (0.003, 0.0001, -25.0)
+
+
 @pytest.mark.parametrize("override, message", [
     ("pretrain.stepz=3", "unknown config key 'pretrain.stepz'"),
     ("pretrain.steps=abc", "'pretrain.steps' expects int"),
+    ("eval.seg_lr=3e", "'eval.seg_lr' expects float"),
     ("pretrain=3", "'pretrain' is a section"),
     ("novalue", "expected KEY=VALUE"),
 ])

@@ -114,6 +114,24 @@ def test_backbone_gives_four_declared_maps_and_head_full_size_logits(seg_model, 
     assert segmentor.backbone.encoder is image_encoder  # handed over through mmseg's builder, not copied
 
 
+def test_lesion_weight_reaches_the_cross_entropy_and_widths_the_decoder(seg_model):
+    segmentor = seg_model.build_segmentor(encoder("vit"), input_size=32, channels=8, lesion_weight=30.0)
+    cross_entropy, dice = segmentor.decode_head.loss_decode
+    assert cross_entropy.class_weight == [1.0, 30.0] and dice.ignore_index == 0
+    assert segmentor.decode_head.channels == 8
+    assert [stage[0].conv.out_channels for stage in segmentor.decode_head.stages] == [32, 16, 8]  # deep → shallow
+    logits = torch.zeros(1, 2, 4, 4)
+    logits[:, 0] = 1.0  # every pixel predicted background
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    target[0, 0, 0] = 1
+    plain = seg_model.build_segmentor(encoder("vit"), input_size=32, lesion_weight=1.0).decode_head.loss_decode[0]
+    # weighted mean of per-pixel CE: the one missed lesion pixel counts 30 times, in sum and count
+    per_pixel = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    weights = 1 + 29 * target
+    assert torch.isclose(cross_entropy(logits, target), (per_pixel * weights).sum() / weights.sum())
+    assert torch.isclose(plain(logits, target), per_pixel.mean())
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # mmseg's own defaults, outside build_segmentor
 def test_unet_head_on_arbitrary_channels(seg_model):
     head = seg_model.UNetDecodeHead(in_channels=[8, 16, 24, 40], channels=4, num_classes=2, out_channels=2)

@@ -29,7 +29,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace, extra: list[str] | None = None) -> RunConfig:
     overrides = list(args.set) + list(extra or [])
-    for key, value in (("runs_dir", args.runs), ("results_dir", args.results), ("eval.data_root", args.data_root), ("device", args.device)):
+    pairs = (("runs_dir", args.runs), ("results_dir", args.results), ("eval.data_root", args.data_root),
+             ("device", args.device), ("workers", getattr(args, "workers", None)))
+    for key, value in pairs:
         if value:
             overrides.append(f"{key}={value}")
     return resolve_config(args.profile, args.config, overrides)
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fraction", type=_split, help="training fractions, e.g. 0.01,0.1,1.0")
     run.add_argument("--skip-bad-images", action="store_true", help="skip undecodable images and count them")
     run.add_argument("--force", action="store_true", help="redo pretraining and existing records")
+    run.add_argument("--workers", type=int, help="worker processes of one thread each (default 1; 2 on a 2-core machine)")
     _add_config_arguments(run)
 
     listing = commands.add_parser("list", help="list registered strategies, tasks and datasets")
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--out", type=Path, default=Path("leaderboards"))
     study.add_argument("--strategy", type=_split, default=["clip", "wsc-sa", "clip-be", "wsc", "medclip", "unicl"])
     study.add_argument("--mle", type=_split, default=["0.05", "0.075", "0.1", "0.125", "0.15"])
+    study.add_argument("--workers", type=int, help="worker processes of one thread each (default 1)")
     _add_config_arguments(study)
 
     plot = commands.add_parser("plot", help="figures")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -130,9 +131,11 @@ class EvalConfig:
     zsc_template: str = "{}"
     bootstrap: int = 1000
     seg_image_size: int = 64
-    seg_steps: int = 30
-    seg_batch_size: int = 16
-    seg_lr: float = 1e-3
+    seg_steps: int = 40
+    seg_batch_size: int = 8
+    seg_lr: float = 3e-3
+    seg_channels: int = 16  # U-Net decoder widths: ×1/×2/×4 at strides 4/8/16
+    seg_lesion_weight: float = 30.0  # cross-entropy weight of lesion pixels (~1 % of a fundus)
     seg_freeze_encoder: bool = False
     seg_window: int = 0  # 0 = whole-image inference, else sliding-window crop size
 
@@ -150,10 +153,11 @@ class RunConfig:
     runs_dir: str = "runs"
     results_dir: str = "results"
     device: str = "auto"
-    threads: int = 0  # torch intra-op threads; 0 = torch default
+    threads: int = 0  # torch intra-op threads; 0 = torch default (1 per worker when workers > 1)
+    workers: int = 1  # grid processes on this machine (`bench run --workers`)
 
 
-UNHASHED = ("runs_dir", "results_dir", "device", "threads")
+UNHASHED = ("runs_dir", "results_dir", "device", "threads", "workers")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -184,6 +188,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
         "strategy": {"momentum": 0.75, "queue_size": 768},
         "eval": {"image_size": 224, "seg_image_size": 512, "seg_window": 512, "seg_steps": 2000, "seg_batch_size": 8,
+                 "seg_lr": 1e-4, "seg_channels": 64, "seg_lesion_weight": 1.0,
                  "finetune_epochs": 50, "finetune_lr": 1e-4, "finetune_patience": 5},
     },
 }
@@ -269,6 +274,9 @@ def _merge(target: Any, updates: dict[str, Any], source: str, prefix: str = "") 
     return dataclasses.replace(target, **changes)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
@@ -283,6 +291,8 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
         return [_coerce(item, args[0], name, source) for item in value]
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads "3e-3" (no dot) as a string
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):

@@ -8,10 +8,18 @@ from typing import Callable, Iterator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+_ENABLED = {"bars": True}
+
+
+def set_progress_enabled(enabled: bool) -> None:
+    """Switch every bar of this process on or off (grid worker processes run silent)."""
+    _ENABLED["bars"] = enabled
+
+
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
     """Yield `advance(status)`, which moves the bar one step and shows `status`."""
-    if not enabled:
+    if not (enabled and _ENABLED["bars"]):
         yield lambda status="": None
         return
     columns = (

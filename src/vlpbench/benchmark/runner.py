@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vlpbench.benchmark.config import RunConfig, grid_hash
-from vlpbench.benchmark.distributed import is_main_process
+from vlpbench.benchmark.distributed import is_distributed, is_main_process
 from vlpbench.benchmark.encoders import describe_encoders
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.benchmark.parallel import run_parallel
 from vlpbench.benchmark.pretraining import peak_memory_mb
 from vlpbench.benchmark.progress import progress_bar
 from vlpbench.benchmark.provenance import git_commit, package_versions
@@ -58,9 +61,16 @@ def run_grid(
 ) -> list[dict[str, Any]]:
     """Run the grid; returns all records of the grid (new and reused)."""
     jobs = plan_jobs(config, strategies, tasks, datasets)
-    workspace = Workspace(config)
     grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
     todo = [job for job in jobs if force or not _path(grid, job).exists()]
+    if config.workers < 1:
+        raise VlpbenchError(f"workers: expected an integer >= 1, got {config.workers}")
+    if config.workers > 1 and todo:
+        if is_distributed():
+            raise VlpbenchError("--workers > 1 cannot be combined with torchrun; use one or the other")
+        run_parallel(config, todo, force, _evaluate, partial(_path, grid))
+        return [read_record(_path(grid, job)) for job in jobs]
+    workspace = Workspace(config)
     task_objects: dict[str, Task] = {}
     for job in todo:
         if job.task not in task_objects:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -107,14 +108,24 @@ class Workspace:
     def build_text_encoder(self) -> TextEncoder:
         """A fresh text encoder carrying the shared initial weights (identical for every strategy)."""
         tokenizer, ids, mask = self.tokens()
+        state = self._mlm_state(ids, mask) if self.config.pretrain.mlm_steps > 0 else None
         encoder = build_text_encoder(self.config.encoders, tokenizer)
-        if self.config.pretrain.mlm_steps > 0:
-            encoder.backbone.load_state_dict(self._mlm_state(encoder, ids, mask))
+        if state is not None:
+            encoder.backbone.load_state_dict(state)
         return encoder
 
-    def _mlm_state(self, encoder: TextEncoder, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _mlm_state(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The MLM warm-started text backbone: from the cache, or trained from a fixed seed on a
+        forked RNG, so the caller's random stream is the same whether it was cached or not."""
         if self._text_state is not None:
             return self._text_state
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.corpus.seed)
+            self._text_state = self._warm_started_backbone(ids, mask)
+        return self._text_state
+
+    def _warm_started_backbone(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        encoder = build_text_encoder(self.config.encoders, self.tokens()[0])
         section = {"encoders": asdict(self.config.encoders), "corpus": asdict(self.config.corpus),
                    "mlm_steps": self.config.pretrain.mlm_steps, "mlm_lr": self.config.pretrain.mlm_lr}
         directory = self.root / f"text-mlm-{config_hash(section)}"
@@ -130,8 +141,7 @@ class Workspace:
             if is_main_process():
                 self._save(encoder.backbone, directory, {"kind": "text-mlm", "losses": losses,
                                                          "wall_time_s": time.perf_counter() - start, "config": section})
-        self._text_state = {k: v.detach().clone() for k, v in encoder.backbone.state_dict().items()}
-        return self._text_state
+        return {k: v.detach().clone() for k, v in encoder.backbone.state_dict().items()}
 
     # -- pretrained strategies ---------------------------------------------------------------
     def checkpoint_key(self, name: str) -> str:
@@ -148,6 +158,7 @@ class Workspace:
             self.checkpoint(required)
         tokenizer = self.tokens()[0]
         context = StrategyContext(self.config, tokenizer, self.build_text_encoder, lambda other: self.checkpoint(other).model)
+        torch.manual_seed(zlib.crc32(name.encode()) + self.config.corpus.seed)  # initial weights fixed per strategy
         model = strategy_class(context)
         directory = self.root / f"{name}-{self.checkpoint_key(name)}"
         weights = directory / "model.safetensors"

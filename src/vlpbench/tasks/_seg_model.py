@@ -28,7 +28,6 @@ with warnings.catch_warnings():  # mmcv-lite lacks the deformable attention op m
     from mmseg.structures import SegDataSample
 
 NUM_CLASSES = 2  # background / lesion: one binary model per lesion type
-DECODER_CHANNELS = 32  # U-Net widths 32/64/128 at strides 4/8/16
 
 
 @MODELS.register_module()
@@ -99,11 +98,12 @@ class UNetDecodeHead(BaseDecodeHead):
 
 def build_segmentor(
     encoder: ImageEncoder, input_size: int, window: int = 0, frozen: bool = False,
-    channels: int = DECODER_CHANNELS,
+    channels: int = 16, lesion_weight: float = 1.0,
 ) -> EncoderDecoder:
-    """mmseg EncoderDecoder: `encoder` (used as is — pass a copy) + U-Net head, trained with
-    cross-entropy + Dice on the lesion channel; whole-image inference, or sliding windows of
-    `window` px with stride `window // 2` when 0 < window < input size."""
+    """mmseg EncoderDecoder: `encoder` (used as is — pass a copy) + U-Net head of widths
+    `channels` × 1/2/4 at strides 4/8/16, trained with cross-entropy (lesion pixels weighted by
+    `lesion_weight` against the ~1 % foreground) + Dice on the lesion channel; whole-image
+    inference, or sliding windows of `window` px with stride `window // 2` when 0 < window < input size."""
     slide = 0 < window < input_size
     test_cfg = dict(mode="slide", crop_size=(window, window), stride=(window // 2, window // 2)) if slide else dict(mode="whole")
     with warnings.catch_warnings():  # mmseg's own heads still call its deprecated build_loss
@@ -116,7 +116,8 @@ def build_segmentor(
                 num_classes=NUM_CLASSES, out_channels=NUM_CLASSES, dropout_ratio=0.0,
                 norm_cfg=dict(type="BN", requires_grad=True), align_corners=False,
                 loss_decode=[
-                    dict(type="CrossEntropyLoss", use_sigmoid=False, avg_non_ignore=True, loss_weight=1.0),
+                    dict(type="CrossEntropyLoss", use_sigmoid=False, avg_non_ignore=True, loss_weight=1.0,
+                         class_weight=[1.0, lesion_weight]),
                     # ignore_index=0 drops the background channel: Dice of the lesion channel only
                     dict(type="DiceLoss", use_sigmoid=False, ignore_index=0, loss_weight=1.0),
                 ],

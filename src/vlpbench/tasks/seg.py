@@ -96,7 +96,8 @@ def train_segmentor(
     with torch.random.fork_rng(devices=[]):  # mmseg/torch inits draw from the global CPU RNG
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
         segmentor = build_segmentor(
-            copy.deepcopy(encoder).cpu(), size, window, frozen=settings.seg_freeze_encoder
+            copy.deepcopy(encoder).cpu(), size, window, frozen=settings.seg_freeze_encoder,
+            channels=settings.seg_channels, lesion_weight=settings.seg_lesion_weight,
         ).to(device)
     optimizer = torch.optim.AdamW([p for p in segmentor.parameters() if p.requires_grad], lr=settings.seg_lr)
     segmentor.train()

@@ -1,0 +1,51 @@
+"""`bench run --workers N`: scheduling units, and records equal to a serial run's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vlpbench.benchmark.cli import main
+from vlpbench.benchmark.config import resolve_config
+from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.benchmark.parallel import evaluation_units, strategy_groups
+from vlpbench.benchmark.runner import plan_jobs, run_grid
+
+
+def test_teachers_share_a_group_with_their_students_and_come_first():
+    groups = strategy_groups(["clip", "deit", "clip-resnet", "mae"])
+    assert groups == [["clip"], ["clip-resnet", "deit"], ["mae"]]
+    assert strategy_groups(["deit"]) == [["clip-resnet", "deit"]]
+
+
+def test_evaluation_units_keep_all_seeds_of_a_strategy_dataset_together():
+    config = resolve_config("smoke")
+    jobs = plan_jobs(config, ["clip", "mae"], ["linear-probe"], ["syn-refuge", "syn-fives"])
+    units = evaluation_units(jobs)
+    assert len(units) == 4 and sum(len(u) for u in units) == len(jobs)
+    for unit in units:
+        assert len({(j.task, j.dataset, j.strategy) for j in unit}) == 1
+        assert sorted(j.seed for j in unit) == [0, 1]
+
+
+def test_workers_below_one_is_an_error(tmp_path):
+    config = resolve_config("smoke", None, [f"runs_dir={tmp_path}/runs", f"results_dir={tmp_path}/results", "workers=0"])
+    with pytest.raises(VlpbenchError, match="workers: expected an integer >= 1"):
+        run_grid(config, ["clip"], ["linear-probe"], ["syn-refuge"])
+
+
+def _metrics(results: Path) -> dict[str, dict]:
+    return {str(p.relative_to(results)): json.loads(p.read_text())["metrics"] for p in sorted(results.rglob("*.json"))}
+
+
+def test_two_workers_write_the_records_a_serial_run_writes(tmp_path, capsys):
+    common = ["run", "--strategy", "clip,mae", "--task", "linear-probe,ood-zsc", "--dataset", "syn-refuge",
+              "--profile", "smoke"]
+    assert main([*common, "--runs", str(tmp_path / "serial-runs"), "--results", str(tmp_path / "serial")]) == 0
+    assert main([*common, "--runs", str(tmp_path / "par-runs"), "--results", str(tmp_path / "par"), "--workers", "2"]) == 0
+    serial, parallel = _metrics(tmp_path / "serial"), _metrics(tmp_path / "par")
+    assert len(serial) == 2 * 2 + 2  # probe: 2 strategies × 2 seeds; ood-zsc: 2 strategies × 1 run
+    assert serial == parallel
+    assert "mean ± std" in capsys.readouterr().out
