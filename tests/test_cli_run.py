@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -40,6 +41,9 @@ def test_vertical_slice_then_resume_then_force(dirs, capsys):
     assert records[0].exists() and records[1].stat().st_mtime_ns == stamps[1]
     assert _run(dirs, "--force") == 0
     assert all(r.stat().st_mtime_ns != s for r, s in zip(records, stamps))
+    log = [json.loads(line) for line in next(dirs[1].rglob("runs.jsonl")).read_text().splitlines()]
+    assert [entry["records"] for entry in log] == [2, 1, 2]  # the resume that computed nothing is not logged
+    assert all(entry["wall_time_s"] > 0 and entry["workers"] == 1 for entry in log)
 
 
 def test_corrupt_cached_checkpoint_is_reported(dirs, capsys):

@@ -272,6 +272,22 @@ def test_header_provenance_and_compute(tmp_path):
     ]
 
 
+def test_header_states_grid_wall_time_from_the_run_log(tmp_path):
+    from vlpbench.benchmark.results import append_run_log
+
+    write_lp_grid(tmp_path / "results")
+    append_run_log(tmp_path / "results" / "quick-ab12cd34ef56", {"wall_time_s": 1500.4, "records": 20, "workers": 2, "cpus": 2})
+    append_run_log(tmp_path / "results" / "quick-ab12cd34ef56", {"wall_time_s": 600.0, "records": 10, "workers": 2, "cpus": 2})
+    append_run_log(tmp_path / "results" / "quick-000000000000", {"wall_time_s": 9.0, "records": 1, "workers": 1, "cpus": 2})
+    build_leaderboards(tmp_path / "results", tmp_path / "lb")
+    head = (tmp_path / "lb" / "linear-probe.md").read_text().split("\n\n")[1].splitlines()
+    assert head[-1] == ("- grid wall time: 2100 s over 2 `bench run` call(s) computing 30 record(s) of every task "
+                        "in the grid (workers 2 on 2 CPUs)")  # the other grid's run is not counted
+    (tmp_path / "results" / "quick-ab12cd34ef56" / "runs.jsonl").write_text("{oops\n")
+    with pytest.raises(VlpbenchError, match="runs.jsonl: line 1 is not JSON"):
+        build_leaderboards(tmp_path / "results", tmp_path / "lb")
+
+
 def test_warnings_are_listed(tmp_path):
     write_record(tmp_path / "r", "clip", "linear-probe", "syn-odir", 0, {"auc": 80.0},
                  warnings=["class 'x' absent from test split; skipped"])

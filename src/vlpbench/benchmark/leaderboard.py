@@ -20,6 +20,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.benchmark.results import read_run_logs
 from vlpbench.benchmark.stats import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
 
 SCHEMA_VERSION = 1
@@ -336,7 +337,18 @@ def _distinct(t: pd.DataFrame, col: str) -> str:
     return ", ".join(vals) if vals else "–"
 
 
-def _header(t: pd.DataFrame) -> list[str]:
+def _wall_time(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
+    """The run-log line: wall time of the `bench run` calls that computed this table's grid(s)."""
+    grids = {f"{p}-{h}" for p, h in t[["profile", "config_hash"]].drop_duplicates().itertuples(index=False)}
+    runs = [r for r in run_logs if r.get("grid") in grids]
+    if not runs:
+        return []
+    setups = sorted({f"workers {r.get('workers', 1)} on {r.get('cpus', '?')} CPUs" for r in runs})
+    return [f"- grid wall time: {sum(float(r['wall_time_s']) for r in runs):.0f} s over {len(runs)} `bench run` call(s) "
+            f"computing {sum(int(r['records']) for r in runs)} record(s) of every task in the grid ({'; '.join(setups)})"]
+
+
+def _header(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
     """Provenance lines stated above a table; date = the newest record's `created` date."""
     corpora = t.drop_duplicates(["corpus_name", "corpus_size", "corpus_mle"])
     corpus = sorted(
@@ -358,6 +370,7 @@ def _header(t: pd.DataFrame) -> list[str]:
         f"- date: {created[:10] or '–'}",
         f"- compute: {pretrain + evaluation:.1f} s in total ({pretrain:.1f} s pretraining "
         f"{len(ck)} checkpoint(s), {evaluation:.1f} s evaluating {len(t)} record(s))",
+        *_wall_time(t, run_logs),
     ]
 
 
@@ -410,6 +423,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none
     df = load_records(Path(results_dir))
     if df.empty:
         raise VlpbenchError(f"{results_dir}: no *.json result records found")
+    run_logs = read_run_logs(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, ablation_md, ablation_csv = [], [], []
@@ -418,13 +432,13 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none
         expected = int(t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().max())
         markdown, cells, single_run = _table(t, strategies, expected, correction)
         title = f"# {TITLES.get(task, task)} (`{task}`)"
-        text = "\n".join([title, "", *_header(t), "", markdown, "", _legend(single_run, correction), *_warnings(t)])
+        text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _legend(single_run, correction), *_warnings(t)])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
         written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
         rows = [s for s in ABLATION if s in strategies]
         if task in ABLATION_TASKS and {"wsc-sa", "clip-be"} & set(rows):
             markdown, cells, single_run = _table(t, rows, expected, correction, ablation=True)
-            ablation_md += [f"## {TITLES.get(task, task)} (`{task}`)", "", *_header(t[t["strategy"].isin(rows)]),
+            ablation_md += [f"## {TITLES.get(task, task)} (`{task}`)", "", *_header(t[t["strategy"].isin(rows)], run_logs),
                             "", markdown, "", _legend(single_run, correction), ""]
             ablation_csv.append(_with_task(cells, task))
     if ablation_md:

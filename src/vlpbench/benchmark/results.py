@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vlpbench.benchmark.atomic import atomic_write_json
+from vlpbench.benchmark.atomic import atomic_write, atomic_write_json
 from vlpbench.benchmark.errors import VlpbenchError
 
 SCHEMA_VERSION = 1
@@ -40,3 +40,26 @@ def read_record(path: Path) -> dict[str, Any]:
     if record.get("schema_version") != SCHEMA_VERSION:
         raise VlpbenchError(f"result record {path}: schema_version {record.get('schema_version')!r}, expected {SCHEMA_VERSION}")
     return record
+
+
+RUN_LOG = "runs.jsonl"  # not *.json: never read as a result record
+
+
+def append_run_log(grid: Path, entry: dict[str, Any]) -> None:
+    """Append one `bench run` call (wall time, workers, records computed) to the grid's run log."""
+    path = grid / RUN_LOG
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    line = json.dumps(entry, sort_keys=True)
+    atomic_write(path, lambda tmp: tmp.write_text(previous + line + "\n", encoding="utf-8"))
+
+
+def read_run_logs(results_dir: Path) -> list[dict[str, Any]]:
+    """Every run-log entry under `results_dir`, each with its grid folder's name as `grid`."""
+    entries = []
+    for path in sorted(Path(results_dir).rglob(RUN_LOG)):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                entries.append({**json.loads(line), "grid": path.parent.name})
+            except json.JSONDecodeError:
+                raise VlpbenchError(f"{path}: line {number} is not JSON (run log)") from None
+    return entries

@@ -3,8 +3,10 @@ fraction) that has no record yet, writing each record atomically as soon as it i
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from vlpbench.benchmark.pretraining import peak_memory_mb
 from vlpbench.benchmark.progress import progress_bar
 from vlpbench.benchmark.provenance import git_commit, package_versions
 from vlpbench.benchmark.registry import DATASETS, STRATEGIES, TASKS
-from vlpbench.benchmark.results import grid_dir, make_record, read_record, record_path, write_record
+from vlpbench.benchmark.results import append_run_log, grid_dir, make_record, read_record, record_path, write_record
 from vlpbench.benchmark.workspace import Workspace
 from vlpbench.tasks.base import Task, TaskContext
 
@@ -65,11 +67,24 @@ def run_grid(
     todo = [job for job in jobs if force or not _path(grid, job).exists()]
     if config.workers < 1:
         raise VlpbenchError(f"workers: expected an integer >= 1, got {config.workers}")
+    if config.workers > 1 and is_distributed():
+        raise VlpbenchError("--workers > 1 cannot be combined with torchrun; use one or the other")
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     if config.workers > 1 and todo:
-        if is_distributed():
-            raise VlpbenchError("--workers > 1 cannot be combined with torchrun; use one or the other")
         run_parallel(config, todo, force, _evaluate, partial(_path, grid))
-        return [read_record(_path(grid, job)) for job in jobs]
+    else:
+        _run_serial(config, todo, force, grid)
+    if todo and is_main_process():
+        append_run_log(grid, {
+            "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "wall_time_s": round(time.perf_counter() - clock, 1),
+            "records": len(todo), "workers": config.workers, "threads": config.threads, "cpus": os.cpu_count(),
+            "git_commit": git_commit(),
+        })
+    return [read_record(_path(grid, job)) for job in jobs] if is_main_process() else []
+
+
+def _run_serial(config: RunConfig, todo: list[Job], force: bool, grid: Path) -> None:
+    """Pretrain (every torchrun rank joins) then evaluate `todo` in this process (rank 0 writes)."""
     workspace = Workspace(config)
     task_objects: dict[str, Task] = {}
     for job in todo:
@@ -78,13 +93,12 @@ def run_grid(
     for name in dict.fromkeys(job.strategy for job in todo):  # every rank joins pretraining
         workspace.checkpoint(name, force=force)
     if not is_main_process():  # evaluation is single-process; rank 0 writes every record
-        return []
+        return
     with progress_bar("evaluate", len(todo), enabled=bool(todo)) as advance:
         for job in todo:
             record = _evaluate(workspace, task_objects[job.task], job, workspace.checkpoint(job.strategy))
             write_record(_path(grid, job), record)
             advance(f"{job.task} {job.dataset} {job.strategy} seed {job.seed}")
-    return [read_record(_path(grid, job)) for job in jobs]
 
 
 def _path(grid: Path, job: Job) -> Path:
