@@ -7,8 +7,19 @@ import argparse
 from rich.console import Console
 
 from vlpbench.benchmark.cli import config_from
+from vlpbench.benchmark.config import RunConfig
 from vlpbench.benchmark.errors import VlpbenchError
 from vlpbench.benchmark.registry import DATASETS, STRATEGIES, TASKS
+
+
+def _config(args: argparse.Namespace, extra: list[str] | None = None) -> RunConfig:
+    """The resolved config, with `threads` applied to every compute pool of this process."""
+    config = config_from(args, extra)
+    if config.threads:
+        from vlpbench.benchmark.threads import limit_threads
+
+        limit_threads(config.threads)
+    return config
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -23,11 +34,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         extra.append(f"eval.fractions=[{','.join(args.fraction)}]")
     if args.skip_bad_images:
         extra.append("eval.skip_bad_images=true")
-    config = config_from(args, extra)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
+    config = _config(args, extra)
     init_from_env()  # a no-op unless launched by torchrun
     records = run_grid(config, args.strategy, args.task, args.dataset, force=args.force)
     if is_main_process():
@@ -73,7 +80,7 @@ def cmd_labels(args: argparse.Namespace, console: Console) -> int:
 def cmd_data(args: argparse.Namespace, console: Console) -> int:
     from vlpbench.datasets.synthetic.disk import preview_synthetic, write_synthetic
 
-    config = config_from(args)
+    config = _config(args)
     if args.action == "write":
         written = write_synthetic(config, args.out)
         console.print(f"wrote {len(written)} sets under {args.out}: {', '.join(written)}", highlight=False)
@@ -105,14 +112,14 @@ def cmd_new(args: argparse.Namespace, console: Console) -> int:
 def cmd_speed(args: argparse.Namespace, console: Console) -> int:
     from vlpbench.benchmark.speed import speed_table
 
-    console.print(speed_table(config_from(args), args.strategy, args.steps))
+    console.print(speed_table(_config(args), args.strategy, args.steps))
     return 0
 
 
 def cmd_study(args: argparse.Namespace, console: Console) -> int:
     from vlpbench.benchmark.studies import label_entropy_study
 
-    paths = label_entropy_study(config_from(args), args.strategy, [float(m) for m in args.mle], args.out)
+    paths = label_entropy_study(_config(args), args.strategy, [float(m) for m in args.mle], args.out)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
     return 0
@@ -121,6 +128,6 @@ def cmd_study(args: argparse.Namespace, console: Console) -> int:
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:
     from vlpbench.benchmark.figures import tsne_figure
 
-    path = tsne_figure(config_from(args), args.strategy, args.dataset, args.out)
+    path = tsne_figure(_config(args), args.strategy, args.dataset, args.out)
     console.print(f"wrote {path}", highlight=False)
     return 0

@@ -21,11 +21,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from vlpbench.benchmark.config import RunConfig
 from vlpbench.benchmark.progress import progress_bar, set_progress_enabled
 from vlpbench.benchmark.registry import STRATEGIES, TASKS
+from vlpbench.benchmark.threads import limit_threads
 
 # set in each worker process by `_init_worker`
 _WORKER: dict = {}
@@ -118,7 +117,7 @@ def _run_phase(pool: ProcessPoolExecutor, name: str, items: list[tuple[Callable,
 def _init_worker(config: RunConfig, evaluate_job: Callable, record_path: Callable) -> None:
     from vlpbench.benchmark.workspace import Workspace
 
-    torch.set_num_threads(config.threads or 1)
+    limit_threads(config.threads or 1)
     set_progress_enabled(False)
     _WORKER.update(workspace=Workspace(config), evaluate=evaluate_job, path=record_path, tasks={})
 

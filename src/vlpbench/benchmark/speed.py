@@ -57,6 +57,7 @@ from vlpbench.benchmark.errors import VlpbenchError
 from vlpbench.benchmark.pretraining import optimizer_step_function, peak_memory_mb
 from vlpbench.benchmark.registry import STRATEGIES
 from vlpbench.benchmark.runner import expand
+from vlpbench.benchmark.threads import limit_threads
 from vlpbench.benchmark.workspace import Workspace
 from vlpbench.datasets.transforms import augment, load_batch
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
@@ -133,7 +134,7 @@ def measure_speed(
     if not trained_requirements:
         config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, mlm_steps=0))
     if config.threads:
-        torch.set_num_threads(config.threads)
+        limit_threads(config.threads)
     workspace = Workspace(config)
     batches = _sample_batches(workspace, min(DISTINCT_BATCHES, warmup + steps))
     torch.manual_seed(config.corpus.seed)
