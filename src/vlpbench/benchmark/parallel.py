@@ -80,9 +80,7 @@ def _prepare_shared(workspace, todo: list) -> None:
     else:
         workspace.tokens()
     for task_name, dataset in dict.fromkeys((job.task, job.dataset) for job in todo):
-        accepts = TASKS.get(task_name).accepts
-        size = workspace.config.eval.seg_image_size if "segmentation" in accepts else workspace.config.eval.image_size
-        workspace.dataset(dataset, size)
+        workspace.dataset(dataset, TASKS.get(task_name).image_size(workspace.config))
 
 
 def _unit_cost(unit: list) -> float:

@@ -117,8 +117,7 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
     if task.needs_text_tower and not checkpoint.model.has_text_tower:
         return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],
                            wall_time_s=0.0, peak_memory_mb=0.0)
-    image_size = config.eval.seg_image_size if "segmentation" in task.accepts else config.eval.image_size
-    dataset = workspace.dataset(job.dataset, image_size)
+    dataset = workspace.dataset(job.dataset, task.image_size(config))
     task.check_dataset(dataset)
     context = TaskContext(workspace.root / "cache" / job.task, checkpoint.sha256, str(workspace.device))
     start = time.perf_counter()

@@ -46,6 +46,11 @@ class Task:
     def __init__(self, config: RunConfig) -> None:
         self.config = config
 
+    @classmethod
+    def image_size(cls, config: RunConfig) -> int:
+        """The side its evaluation sets are loaded at: `eval.seg_image_size` for segmentation."""
+        return config.eval.seg_image_size if "segmentation" in cls.accepts else config.eval.image_size
+
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.kind not in self.accepts:
             raise VlpbenchError(
