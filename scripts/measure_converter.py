@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 from tabulate import tabulate
 
-from vlpbench.datasets.converter import ReportConverter
-from vlpbench.datasets.knowledge_base import CATEGORY_KEYS, load_knowledge_base
-from vlpbench.datasets.label_stats import mean_label_entropy
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS, load_knowledge_base
+from vlpbench.datasets.labels.label_stats import mean_label_entropy
 from vlpbench.datasets.synthetic.reports import write_report
 from vlpbench.datasets.synthetic.sampler import findings_to_labels, sample_findings
 

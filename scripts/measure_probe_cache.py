@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.encoders import build_image_encoder
+from vlpbench.core.config import resolve_config
 from vlpbench.datasets.base import ClassificationDataset, ClassificationSplit
+from vlpbench.encoders.towers import build_image_encoder
 from vlpbench.strategies.base import Strategy
 from vlpbench.tasks.base import TaskContext
 from vlpbench.tasks.linear_probe import LinearProbe

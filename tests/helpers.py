@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vlpbench.benchmark.config import RunConfig, resolve_config
-from vlpbench.benchmark.encoders import build_text_encoder
-from vlpbench.benchmark.tokenizer import CharTokenizer
+from vlpbench.core.config import RunConfig, resolve_config
+from vlpbench.encoders.tokenizer import CharTokenizer
+from vlpbench.encoders.towers import build_text_encoder
 from vlpbench.strategies.base import Batch, StrategyContext
 
 REPORTS = ["双眼糖尿病视网膜病变III期，可见出血及硬性渗出", "眼底未见明显异常，杯盘比0.3", "视盘杯盘比0.7，疑似青光眼", "黄斑区玻璃膜疣"]

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import public_fixtures as fx
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.encoders import ImageEncoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.weights import load_checked, read_state_dict
+from vlpbench.core.config import resolve_config
+from vlpbench.core.errors import VlpbenchError
 from vlpbench.datasets.base import DatasetOptions
 from vlpbench.datasets.files import FileMaskSource, read_table
 from vlpbench.datasets.public import fgadr, fives, idrid, messidor, refuge, rfmid
+from vlpbench.encoders.towers import ImageEncoder
+from vlpbench.encoders.weights import load_checked, read_state_dict
 
 
 class Unpicklable:
@@ -204,6 +204,6 @@ def test_pickle_only_checkpoint_is_refused_with_the_reason(tmp_path):
 
 
 def test_missing_chinese_clip_directory_is_named(tmp_path):
-    from vlpbench.benchmark.chinese_clip import load_chinese_clip
+    from vlpbench.encoders.chinese_clip import load_chinese_clip
 
     assert str(tmp_path / "cn-clip") in error_of(load_chinese_clip, tmp_path / "cn-clip")

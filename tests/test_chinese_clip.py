@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlpbench.benchmark.chinese_clip import build_text_backbone, load_chinese_clip
-from vlpbench.benchmark.config import EncoderConfig, ImageEncoderConfig, TextEncoderConfig
-from vlpbench.benchmark.encoders import ImageEncoder, TextEncoder, build_image_encoder, build_text_encoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.tokenizer import HFTokenizer
-from vlpbench.benchmark.weights import load_checked
-from vlpbench.datasets.transforms import MEAN, STD
+from vlpbench.core.config import EncoderConfig, ImageEncoderConfig, TextEncoderConfig
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.encoders.chinese_clip import build_text_backbone, load_chinese_clip
+from vlpbench.encoders.preprocessing import MEAN, STD
+from vlpbench.encoders.tokenizer import HFTokenizer
+from vlpbench.encoders.towers import ImageEncoder, TextEncoder, build_image_encoder, build_text_encoder
+from vlpbench.encoders.weights import load_checked
 
 CHARS = list("眼底出血视盘水肿黄斑正常渗出棉絮斑青光")
 IMAGE, PATCH, WIDTH, PROJ = 32, 8, 32, 16

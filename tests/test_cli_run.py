@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlpbench.benchmark.cli import main
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.workspace import Workspace
+from vlpbench.app.cli import main
+from vlpbench.core.config import resolve_config
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.engine.run_cache import Workspace
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vlpbench.benchmark.config import config_hash, grid_hash, resolve_config
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.config import config_hash, grid_hash, resolve_config
+from vlpbench.core.errors import VlpbenchError
 
 
 def test_profiles_differ_and_paper_matches_vilref():
@@ -14,7 +14,9 @@ def test_profiles_differ_and_paper_matches_vilref():
     assert paper.pretrain.batch_size == 256 and paper.encoders.proj_dim == 512
     assert paper.pretrain.lr == 3e-5 and paper.pretrain.betas == [0.9, 0.98] and paper.pretrain.eps == 1e-6
     assert paper.pretrain.weight_decay == 0.001 and paper.pretrain.temperature == 0.07 and paper.pretrain.amp
-    assert paper.strategy.momentum == 0.75 and paper.strategy.queue_size == 768
+    assert paper.strategy["wsc"].momentum == 0.75 and paper.strategy["wsc"].queue_size == 768
+    assert resolve_config("smoke").strategy["wsc"].queue_size == 64  # the plugin's own smoke override
+    assert paper.task["seg"].image_size == 512 and paper.task["finetune"].epochs == 50
     assert resolve_config("smoke").pretrain.steps < resolve_config("quick").pretrain.steps
 
 
@@ -28,14 +30,18 @@ def test_yaml_then_overrides(tmp_path):
 
 def test_exponent_floats_without_a_dot_are_floats():
     # YAML 1.1 reads 3e-3 as a string; a float field still takes it
-    config = resolve_config("smoke", None, ["eval.seg_lr=3e-3", "pretrain.lr=1E-4", "pretrain.eps=-2.5e+1"])
-    assert (config.eval.seg_lr, config.pretrain.lr, config.pretrain.eps) == (0.003, 0.0001, -25.0)
+    config = resolve_config("smoke", None, ["task.seg.lr=3e-3", "pretrain.lr=1E-4", "pretrain.eps=-2.5e+1"])
+    assert (config.task["seg"].lr, config.pretrain.lr, config.pretrain.eps) == (0.003, 0.0001, -25.0)
 
 
 @pytest.mark.parametrize("override, message", [
     ("pretrain.stepz=3", "unknown config key 'pretrain.stepz'"),
     ("pretrain.steps=abc", "'pretrain.steps' expects int"),
-    ("eval.seg_lr=3e", "'eval.seg_lr' expects float"),
+    ("task.seg.lr=3e", "'task.seg.lr' expects float"),
+    ("task.seg.stepz=3", "unknown config key 'task.seg.stepz'"),
+    ("strategy.wsk.momentum=0.5", "did you mean 'wsc'"),
+    ("strategy.clip.x=1", "strategy 'clip' has no options"),
+    ("strategy.medclip.similarity=jaccard", "strategy.medclip.similarity 'jaccard'"),
     ("pretrain=3", "'pretrain' is a section"),
     ("novalue", "expected KEY=VALUE"),
 ])

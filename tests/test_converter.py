@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.datasets.converter import ReportConverter
-from vlpbench.datasets.knowledge_base import CATEGORY_KEYS, KNOWLEDGE_DIR, load_knowledge_base
-from vlpbench.datasets.label_csv import label_reports_csv
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS, KNOWLEDGE_DIR, load_knowledge_base
+from vlpbench.datasets.labels.label_csv import label_reports_csv
 
 ZH = ReportConverter(load_knowledge_base("zh"))
 EN = ReportConverter(load_knowledge_base("en"))

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vlpbench.benchmark.cli import main
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.workspace import Workspace
-from vlpbench.datasets.knowledge_base import CATEGORY_KEYS
+from vlpbench.app.cli import main
+from vlpbench.core.config import resolve_config
+from vlpbench.core.registry import TASKS
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS
 from vlpbench.datasets.manifest import load_manifest_corpus
+from vlpbench.engine.run_cache import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +23,11 @@ def written(tmp_path_factory):
     return root / "out", runs
 
 
-@pytest.mark.parametrize("name, size_key", [("syn-messidor", "image_size"), ("syn-rfmid", "image_size"), ("syn-idrid", "seg_image_size")])
-def test_written_sets_read_back_identically(written, name, size_key):
+@pytest.mark.parametrize("name, task", [("syn-messidor", "linear-probe"), ("syn-rfmid", "linear-probe"), ("syn-idrid", "seg")])
+def test_written_sets_read_back_identically(written, name, task):
     out, runs = written
     generated_config = resolve_config("smoke", overrides=[f"runs_dir={runs}"])
-    size = getattr(generated_config.eval, size_key)
+    size = TASKS.get(task).image_size(generated_config)
     generated = Workspace(generated_config).dataset(name, size)
     read = Workspace(resolve_config("smoke", overrides=[f"runs_dir={runs}", f"eval.data_root={out}"])).dataset(name, size)
     assert read.card["source"] == str(out / name)

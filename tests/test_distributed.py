@@ -12,12 +12,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from helpers import random_batch, random_corpus_arrays, smoke_context
-from vlpbench.benchmark.pretraining import _average_gradients, make_optimizer, pretrain
 from vlpbench.datasets.base import PretrainCorpus
+from vlpbench.engine.pretraining import _average_gradients, make_optimizer, pretrain
 from vlpbench.strategies.base import Batch
 from vlpbench.strategies.wsc import WeightedSimilarityCoupling
 
-OVERRIDES = ["strategy.queue_size=12"]
+OVERRIDES = ["strategy.wsc.queue_size=12"]
 
 
 def _wsc_step(model: WeightedSimilarityCoupling, batch: Batch) -> None:
@@ -65,7 +65,7 @@ def test_wsc_two_processes_equal_single_process(tmp_path):
 def _loop_worker(rank: int, init_file: str, out_dir: str) -> None:
     _init(rank, init_file)
     torch.manual_seed(0)
-    context = smoke_context(["pretrain.steps=3", "pretrain.batch_size=8", "strategy.queue_size=12"])
+    context = smoke_context(["pretrain.steps=3", "pretrain.batch_size=8", "strategy.wsc.queue_size=12"])
     model = WeightedSimilarityCoupling(context)
     images, reports, labels = random_corpus_arrays(40, 32)
     ids, mask = context.tokenizer.encode(reports, context.config.encoders.text.max_length)

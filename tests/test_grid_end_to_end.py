@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.registry import STRATEGIES, TASKS
-from vlpbench.benchmark.runner import run_grid
+from vlpbench.core.config import resolve_config
+from vlpbench.core.registry import STRATEGIES, TASKS
+from vlpbench.engine.grid import run_grid
 
 PAIRS = [(s, t) for s in STRATEGIES.names() for t in TASKS.names()]
 
@@ -23,7 +23,7 @@ def smoke_dirs(tmp_path_factory):
 @pytest.mark.parametrize("strategy, task", PAIRS)
 def test_pair_runs_end_to_end(strategy, task, smoke_dirs):
     config = resolve_config("smoke", overrides=smoke_dirs)
-    dataset = TASKS.get(task).default_datasets[0]
+    dataset = TASKS.entry(task).info.default_datasets[0]
     records = run_grid(config, [strategy], [task], [dataset])
     assert len(records) == 1
     record = records[0]

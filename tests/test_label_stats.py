@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from vlpbench.datasets.label_stats import label_similarity, mean_label_entropy
+from vlpbench.datasets.labels.label_stats import label_similarity, mean_label_entropy
 
 # columns: a, b, c, others
 LABELS = np.array([

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.leaderboard import build_leaderboards, load_records
-from vlpbench.benchmark.stats import paired_bootstrap_p
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.report.leaderboard import build_leaderboards, load_records
+from vlpbench.report.statistics import paired_bootstrap_p
 
 GOLDEN = Path(__file__).parent / "golden"
 SEEDS = range(5)
@@ -273,7 +273,7 @@ def test_header_provenance_and_compute(tmp_path):
 
 
 def test_header_states_grid_wall_time_from_the_run_log(tmp_path):
-    from vlpbench.benchmark.results import append_run_log
+    from vlpbench.core.records import append_run_log
 
     write_lp_grid(tmp_path / "results")
     append_run_log(tmp_path / "results" / "quick-ab12cd34ef56", {"wall_time_s": 1500.4, "records": 20, "workers": 2, "cpus": 2})

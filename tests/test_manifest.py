@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 import public_fixtures as fx
-from vlpbench.benchmark.config import CorpusConfig
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.datasets.converter import ReportConverter
-from vlpbench.datasets.knowledge_base import CATEGORY_KEYS, load_knowledge_base
+from vlpbench.core.config import CorpusConfig
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS, load_knowledge_base
 from vlpbench.datasets.manifest import load_manifest_corpus
 
 REPORTS = [
@@ -102,7 +102,7 @@ def test_jsonl_label_columns_win_where_filled(tmp_path):
 def test_a_custom_converter_is_used(tmp_path):
     class Everything:
         def convert_many(self, texts):
-            from vlpbench.datasets.converter import UnmappedStats
+            from vlpbench.datasets.labels.converter import UnmappedStats
 
             texts = list(texts)
             return np.ones((len(texts), 33), np.uint8), UnmappedStats(reports=len(texts))

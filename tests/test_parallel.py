@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from vlpbench.benchmark.cli import main
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.parallel import evaluation_units, strategy_groups
-from vlpbench.benchmark.runner import plan_jobs, run_grid
+from vlpbench.app.cli import main
+from vlpbench.core.config import resolve_config
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.engine.grid import plan_jobs, run_grid
+from vlpbench.engine.parallel import evaluation_units, strategy_groups
 
 
 def test_teachers_share_a_group_with_their_students_and_come_first():

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import public_fixtures as fx
-from vlpbench.benchmark.cli import main
+from vlpbench.app.cli import main
 
 CASES = [
     ("rfmid", "linear-probe", fx.make_rfmid),

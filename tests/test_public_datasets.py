@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import public_fixtures as fx
-from vlpbench.benchmark.registry import DATASETS
+from vlpbench.core.registry import DATASETS
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions, SegmentationDataset
 from vlpbench.datasets.files import FileImageSource, fixed_split
-from vlpbench.datasets.knowledge_base import load_knowledge_base
+from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.public import fgadr, fives, idrid, messidor, odir, refuge, retinal_lesions, rfmid
 
 SIZE = 8

@@ -8,10 +8,10 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from vlpbench.benchmark import registry as registry_module
-from vlpbench.benchmark.cli import main
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import DATASETS, STRATEGIES, TASKS, Registry
+from vlpbench.app.cli import main
+from vlpbench.core import registry as registry_module
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS, Registry
 
 
 def test_builtin_plugins_are_discovered():
@@ -42,7 +42,7 @@ def test_duplicate_name_names_both_places():
 def test_entry_point_plugins_register(tmp_path, monkeypatch):
     package = tmp_path / "outside_plugin.py"
     package.write_text(textwrap.dedent('''
-        from vlpbench.benchmark.registry import register_task
+        from vlpbench.core.registry import register_task
         from vlpbench.tasks.base import Task
 
         @register_task("outside-task", description="registered through an entry point")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError
 from vlpbench.datasets.synthetic.latent import EyeFindings
 from vlpbench.datasets.synthetic.render import LESION_MASKS, render_eye
 from vlpbench.datasets.synthetic.sites import OOD_SITES, SITES, TRAIN_SITES, apply_site, get_site

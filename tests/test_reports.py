@@ -6,10 +6,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.datasets.converter import ReportConverter
-from vlpbench.datasets.knowledge_base import CATEGORY_KEYS, load_knowledge_base
-from vlpbench.datasets.label_stats import mean_label_entropy
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS, load_knowledge_base
+from vlpbench.datasets.labels.label_stats import mean_label_entropy
 from vlpbench.datasets.synthetic.latent import EyeFindings
 from vlpbench.datasets.synthetic.reports import STYLES, ratio_forms, write_report
 from vlpbench.datasets.synthetic.sampler import findings_to_labels, sample_findings

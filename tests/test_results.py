@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from vlpbench.benchmark import atomic
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.results import SCHEMA_VERSION, make_record, read_record, record_path, write_record
+from vlpbench.core import atomic
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.records import SCHEMA_VERSION, make_record, read_record, record_path, write_record
 
 
 def test_round_trip(tmp_path):

@@ -13,15 +13,15 @@ import pytest
 import torch
 from torch import nn
 
-from vlpbench.benchmark.config import EncoderConfig, ImageEncoderConfig, RunConfig
-from vlpbench.benchmark.encoders import build_image_encoder
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.config import EncoderConfig, ImageEncoderConfig, RunConfig, resolve_config
+from vlpbench.core.errors import VlpbenchError
 from vlpbench.datasets.base import SegmentationDataset, SegmentationSplit
+from vlpbench.encoders.towers import build_image_encoder
 from vlpbench.strategies.base import Strategy
 from vlpbench.tasks import _mmcv_compat
+from vlpbench.tasks._seg_metrics import PixelCounts, lesion_metrics
 from vlpbench.tasks.base import TaskContext
 from vlpbench.tasks.seg import SegmentationTask, augment_pair, lesion_presence, train_segmentor
-from vlpbench.tasks.seg_metrics import PixelCounts, lesion_metrics
 
 LESIONS = ["haemorrhages", "soft_exudates", "hard_exudates"]
 
@@ -32,9 +32,10 @@ def encoder(arch: str, img_size: int = 32):
 
 
 def eval_config(**changes) -> RunConfig:
-    config = RunConfig()
-    settings = dict(seg_image_size=32, seg_steps=4, batch_size=8, seg_lr=1e-3) | changes
-    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, **settings))
+    config = resolve_config("quick")
+    settings = dict(image_size=32, steps=4, lr=1e-3) | changes
+    seg = dataclasses.replace(config.task["seg"], **settings)
+    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, batch_size=8), task={**config.task, "seg": seg})
 
 
 def toy_split(n: int, size: int, seed: int, lesions: int = 3) -> SegmentationSplit:
@@ -236,7 +237,7 @@ def test_frozen_encoder_stays_bit_identical_and_strategy_is_never_modified(froze
     before = {k: v.clone() for k, v in image_encoder.state_dict().items()}
     split = toy_split(6, 32, seed=2)
     segmentor = train_segmentor(
-        image_encoder, split, np.arange(6), 0, eval_config(seg_freeze_encoder=frozen, seg_steps=2).eval, 0, "test"
+        image_encoder, split, np.arange(6), 0, eval_config(freeze_encoder=frozen, steps=2).task["seg"], 0, "test"
     )
     trained = segmentor.backbone.encoder.state_dict()
     unchanged = all(torch.equal(before[k], trained[k]) for k in before)
@@ -251,7 +252,7 @@ def test_task_end_to_end_is_seeded_and_skips_absent_lesions():
     train, test = toy_split(12, 32, seed=4), toy_split(6, 32, seed=5)
     test.masks[:, 1] = 0  # soft exudates absent from the test split
     dataset = SegmentationDataset("toy-seg", LESIONS, {"train": train, "test": test})
-    task = SegmentationTask(eval_config(seg_steps=3))
+    task = SegmentationTask(eval_config(steps=3))
     strategy = TinyStrategy(encoder("vit"))
     context = TaskContext(cache_dir=None, checkpoint_hash="x")  # type: ignore[arg-type]
     first = task.evaluate(strategy, dataset, seed=0, fraction=0.5, context=context)

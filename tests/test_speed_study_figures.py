@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from vlpbench.benchmark.config import RunConfig, resolve_config
-from vlpbench.benchmark.figures import class_names_of, tsne_figure
-from vlpbench.benchmark.speed import _LossTimer, _timed_loss, measure_speed, render_speed_table
-from vlpbench.benchmark.studies import label_entropy_study
+from vlpbench.app.plot import tsne_figure
+from vlpbench.app.speed import _LossTimer, _timed_loss, measure_speed, render_speed_table
+from vlpbench.app.study import label_entropy_study
+from vlpbench.core.config import RunConfig, resolve_config
 from vlpbench.datasets.base import ClassificationSplit
+from vlpbench.report.figures import class_names_of
 from vlpbench.strategies.losses import wsc_loss
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

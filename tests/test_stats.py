@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vlpbench.benchmark.stats import bootstrap_ci, holm, paired_bootstrap_p, paired_ttest, paired_ttests
+from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttest, paired_ttests
 
 
 def test_paired_ttest_equals_scipy():

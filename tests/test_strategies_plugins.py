@@ -9,11 +9,11 @@ import dataclasses
 import pytest
 import torch
 
-from vlpbench.benchmark.config import resolve_config
-from vlpbench.benchmark.encoders import build_text_encoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import STRATEGIES
-from vlpbench.benchmark.tokenizer import CharTokenizer
+from vlpbench.core.config import resolve_config
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import STRATEGIES
+from vlpbench.encoders.tokenizer import CharTokenizer
+from vlpbench.encoders.towers import build_text_encoder
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
 from vlpbench.strategies.deit import ClipResNet, Deit
 from vlpbench.strategies.mae import Mae, keep_count, patchify, random_masking
@@ -117,10 +117,10 @@ def test_temperature_kept_out_of_weight_decay(name: str, context: StrategyContex
     assert "log_logit_scale" in STRATEGIES.get(name)(context).no_weight_decay()
 
 
-def test_medclip_rejects_unknown_similarity() -> None:
-    config = resolve_config("smoke", overrides=["strategy.medclip_similarity=jaccard"])
-    with pytest.raises(VlpbenchError, match="strategy.medclip_similarity"):
-        MedClip(make_context(config))
+def test_medclip_rejects_unknown_similarity_when_the_config_resolves() -> None:
+    with pytest.raises(VlpbenchError, match="strategy.medclip.similarity 'jaccard'"):
+        resolve_config("smoke", overrides=["strategy.medclip.similarity=jaccard"])
+    assert MedClip(make_context(resolve_config("smoke", overrides=["strategy.medclip.similarity=cosine"]))).options.similarity == "cosine"
 
 
 def test_medclip_and_unicl_losses_depend_on_labels(context: StrategyContext, batch: Batch) -> None:
@@ -184,7 +184,7 @@ def test_mae_encoder_sees_visible_patches_only(context: StrategyContext, batch: 
     model = Mae(context)
     assert not model.has_text_tower and model.text_encoder is None
     latent, mask, _ = model.forward_encoder(batch.images)
-    len_keep = keep_count(model.num_patches, context.config.strategy.mask_ratio)
+    len_keep = keep_count(model.num_patches, context.config.strategy["mae"].mask_ratio)
     assert latent.shape == (BATCH, 1 + len_keep, model.image_encoder.feature_dim)
     assert (mask.sum(dim=1) == model.num_patches - len_keep).all()
 
@@ -197,12 +197,12 @@ def test_mae_patchify_order() -> None:
 
 
 def test_mae_norm_pix_and_resnet_rejected() -> None:
-    model = Mae(make_context(resolve_config("smoke", overrides=["strategy.norm_pix=true"])))
+    model = Mae(make_context(resolve_config("smoke", overrides=["strategy.mae.norm_pix=true"])))
     assert torch.isfinite(model.training_step(Batch(torch.randn(4, 3, 32, 32), *[torch.zeros(4, 1)] * 3))["loss"])
     with pytest.raises(VlpbenchError, match="encoders.image.arch"):
         Mae(make_context(resolve_config("smoke", overrides=["encoders.image.arch=resnet"])))
-    with pytest.raises(VlpbenchError, match="strategy.mask_ratio"):
-        Mae(make_context(resolve_config("smoke", overrides=["strategy.mask_ratio=0.99"])))
+    with pytest.raises(VlpbenchError, match="strategy.mae.mask_ratio"):
+        Mae(make_context(resolve_config("smoke", overrides=["strategy.mae.mask_ratio=0.99"])))
 
 
 # ----------------------------------------------------------------------------- DeiT
@@ -229,7 +229,7 @@ def test_deit_teacher_frozen_and_not_saved(context: StrategyContext, batch: Batc
 def test_deit_alpha_weights_the_two_terms(batch: Batch) -> None:
     for alpha, part in [(0.0, "clip"), (1.0, "distill")]:
         torch.manual_seed(0)
-        config = resolve_config("smoke", overrides=[f"strategy.distill_alpha={alpha}", "strategy.distill_kind=soft"])
+        config = resolve_config("smoke", overrides=[f"strategy.deit.alpha={alpha}", "strategy.deit.kind=soft"])
         out = Deit(make_context(config)).training_step(batch)
         assert torch.allclose(out["loss"], out[part])
 
@@ -244,7 +244,7 @@ def test_deit_zero_shot_embeddings(context: StrategyContext, batch: Batch) -> No
 
 
 def test_deit_rejects_bad_options() -> None:
-    bad = [("strategy.distill_kind=medium", "distill_kind"), ("strategy.distill_alpha=1.5", "distill_alpha")]
+    bad = [("strategy.deit.kind=medium", "strategy.deit.kind"), ("strategy.deit.alpha=1.5", "strategy.deit.alpha")]
     for override, field in bad:
         with pytest.raises(VlpbenchError, match=field):
-            Deit(make_context(resolve_config("smoke", overrides=[override])))
+            resolve_config("smoke", overrides=[override])

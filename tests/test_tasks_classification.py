@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from vlpbench.benchmark.config import (
-    EncoderConfig, EvalConfig, ImageEncoderConfig, RunConfig, TextEncoderConfig,
+from vlpbench.core.config import (
+    EncoderConfig,
+    EvalConfig,
+    ImageEncoderConfig,
+    RunConfig,
+    TextEncoderConfig,
+    resolve_config,
 )
-from vlpbench.benchmark.encoders import build_image_encoder, build_text_encoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import TASKS
-from vlpbench.benchmark.tokenizer import CharTokenizer
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import TASKS
 from vlpbench.datasets.base import ClassificationDataset, ClassificationSplit, SegmentationDataset, SegmentationSplit
-from vlpbench.datasets.transforms import augment, load_batch
+from vlpbench.encoders.preprocessing import augment, load_batch
+from vlpbench.encoders.tokenizer import CharTokenizer
+from vlpbench.encoders.towers import build_image_encoder, build_text_encoder
 from vlpbench.strategies.base import Strategy, StrategyContext
 from vlpbench.tasks import finetune as finetune_module
+from vlpbench.tasks._features import extract_features
+from vlpbench.tasks._metrics import bootstrap_metrics, classification_metrics
+from vlpbench.tasks._sampling import init_linear_head, nested_fraction_indices, seed_generator
 from vlpbench.tasks.base import TaskContext
-from vlpbench.tasks.features import extract_features
 from vlpbench.tasks.finetune import Finetune
 from vlpbench.tasks.linear_probe import LinearProbe, fit_probe
-from vlpbench.tasks.metrics import bootstrap_metrics, classification_metrics
 from vlpbench.tasks.ood_zsc import OodZeroShot
-from vlpbench.tasks.sampling import init_linear_head, nested_fraction_indices, seed_generator
 
 SIZE = 16
 NAMES = {True: ["dr", "glaucoma", "others"], False: ["normal", "dr", "amd"]}
@@ -38,9 +45,11 @@ def tiny_config() -> RunConfig:
         text=TextEncoderConfig(width=16, layers=1, heads=2, intermediate=32, max_length=16),
         proj_dim=16,
     )
-    evaluation = EvalConfig(seeds=2, image_size=SIZE, batch_size=16, finetune_epochs=2, finetune_patience=1,
-                            bootstrap=50, zsc_template=TEMPLATE, probe_c_grid=[0.1, 1.0])
-    return RunConfig(profile="smoke", encoders=encoders, eval=evaluation)
+    evaluation = EvalConfig(seeds=2, image_size=SIZE, batch_size=16)
+    options = {"task.finetune.epochs=2", "task.finetune.patience=1", "task.ood-zsc.bootstrap=50",
+               f"task.ood-zsc.template={TEMPLATE}", "task.linear-probe.c_grid=[0.1, 1.0]"}
+    config = resolve_config("smoke", overrides=sorted(options))
+    return dataclasses.replace(config, encoders=encoders, eval=evaluation)
 
 
 class TinyStrategy(Strategy):
@@ -296,7 +305,7 @@ def test_tasks_are_registered_with_their_flags():
     assert TASKS.get("ood-zsc") is OodZeroShot
     assert OodZeroShot.deterministic and OodZeroShot.needs_text_tower and not OodZeroShot.uses_fractions
     assert LinearProbe.uses_fractions and Finetune.uses_fractions
-    assert "syn-messidor" in LinearProbe.default_datasets
+    assert "syn-messidor" in TASKS.entry("linear-probe").info.default_datasets
 
 
 def test_classification_task_rejects_a_segmentation_set():

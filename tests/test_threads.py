@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from vlpbench.benchmark.threads import limit_threads
+from vlpbench.core.threads import limit_threads
 
 
 def test_limit_threads_reaches_torch_and_every_blas_pool():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from helpers import random_batch, smoke_context
-from vlpbench.benchmark.pretraining import make_optimizer
+from vlpbench.engine.pretraining import make_optimizer
 from vlpbench.strategies.clip import Clip
 from vlpbench.strategies.losses import clip_loss, label_similarity, wsc_loss
 from vlpbench.strategies.wsc import ClipBatchExpansion, WeightedSimilarityCoupling, WeightedSimilarityCouplingNoQueue
@@ -24,7 +24,7 @@ def _step(model, batch):
 
 def test_momentum_update_follows_eq7():
     torch.manual_seed(0)
-    model = WeightedSimilarityCoupling(smoke_context(["strategy.queue_size=20"]))
+    model = WeightedSimilarityCoupling(smoke_context(["strategy.wsc.queue_size=20"]))
     online = dict(model.image_encoder.named_parameters())
     for name, p in model.momentum_image_encoder.named_parameters():  # eq 7, t = 0
         assert torch.equal(p, online[name])
@@ -38,7 +38,7 @@ def test_momentum_update_follows_eq7():
 
 def test_queue_holds_last_keys_in_order():
     torch.manual_seed(0)
-    model = WeightedSimilarityCoupling(smoke_context(["strategy.queue_size=20"])).eval()
+    model = WeightedSimilarityCoupling(smoke_context(["strategy.wsc.queue_size=20"])).eval()
     keys = []
     for step in range(4):  # 4 × 8 = 32 keys, queue keeps the newest 20
         batch = random_batch(model.context, 8, seed=step)
@@ -52,7 +52,7 @@ def test_queue_holds_last_keys_in_order():
 
 def test_first_step_queue_loss_uses_batch_momentum_keys_only():
     torch.manual_seed(0)
-    model = WeightedSimilarityCoupling(smoke_context(["strategy.queue_size=20"])).eval()
+    model = WeightedSimilarityCoupling(smoke_context(["strategy.wsc.queue_size=20"])).eval()
     batch = random_batch(model.context, 8)
     out = model.training_step(batch)
     image, text = model.embed(batch)
@@ -70,7 +70,7 @@ def test_ablations_are_variants():
     batch = random_batch(sa.context, 8)
     out = sa.training_step(batch)
     assert set(out) == {"loss", "loss_batch", "logit_scale"}
-    be = ClipBatchExpansion(smoke_context(["strategy.queue_size=20"])).eval()
+    be = ClipBatchExpansion(smoke_context(["strategy.clip-be.queue_size=20"])).eval()
     out = be.training_step(batch)
     image, text = be.embed(batch)
     torch.testing.assert_close(out["loss_batch"], 2 * clip_loss(image, text, be.logit_scale()).detach(), rtol=1e-5, atol=1e-6)

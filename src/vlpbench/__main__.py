@@ -2,6 +2,6 @@
 
 import sys
 
-from vlpbench.benchmark.cli import main
+from vlpbench.app.cli import main
 
 sys.exit(main())

@@ -1,112 +1,17 @@
-"""Plugin registries for strategies, tasks and datasets.
+"""Deprecated alias of `vlpbench.core.registry` (removed in the next release)."""
 
-A plugin registers with one decorator and an explicit name. Modules inside the
-`vlpbench.strategies`, `vlpbench.tasks` and `vlpbench.datasets` packages are imported
-automatically; other packages register through the entry-point groups of the same names.
-"""
+import warnings
 
-from __future__ import annotations
+from vlpbench.core.registry import (  # noqa: F401  (re-exported for old plugins)
+    DATASETS,
+    STRATEGIES,
+    TASKS,
+    register_dataset,
+    register_strategy,
+    register_task,
+)
 
-import difflib
-import importlib
-import inspect
-import pkgutil
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, Callable, TypeVar
-
-from vlpbench.benchmark.errors import VlpbenchError
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One registered plugin: its object, one-line description, reference and origin."""
-
-    name: str
-    obj: Any
-    description: str
-    reference: str
-    origin: str
-
-
-class Registry:
-    """Name → plugin mapping with auto-discovery, duplicate detection and 'did you mean'."""
-
-    def __init__(self, kind: str, package: str, group: str) -> None:
-        self.kind = kind
-        self.package = package
-        self.group = group
-        self._entries: dict[str, Entry] = {}
-        self._discovered = False
-
-    def register(self, name: str, description: str = "", reference: str = "") -> Callable[[T], T]:
-        """Decorator: register `obj` under `name`; a second plugin with that name is an error."""
-
-        def decorator(obj: T) -> T:
-            origin = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
-            if name in self._entries and self._entries[name].origin != origin:
-                raise VlpbenchError(
-                    f"duplicate {self.kind} name '{name}': registered by "
-                    f"{self._entries[name].origin} and by {origin}"
-                )
-            doc = description or (inspect.getdoc(obj) or "").split("\n")[0]
-            self._entries[name] = Entry(name, obj, doc, reference, origin)
-            return obj
-
-        return decorator
-
-    def discover(self) -> None:
-        """Import every module of the built-in package, then every entry point of the group."""
-        if self._discovered:
-            return
-        self._discovered = True
-        package = importlib.import_module(self.package)
-        for module in pkgutil.walk_packages(package.__path__, prefix=f"{self.package}."):
-            if not module.name.rsplit(".", 1)[-1].startswith("_"):
-                importlib.import_module(module.name)
-        for entry_point in entry_points(group=self.group):
-            entry_point.load()
-
-    def names(self) -> list[str]:
-        self.discover()
-        return sorted(self._entries)
-
-    def entries(self) -> list[Entry]:
-        self.discover()
-        return [self._entries[name] for name in sorted(self._entries)]
-
-    def entry(self, name: str) -> Entry:
-        """The entry for `name`, or an error with close matches and the full list."""
-        self.discover()
-        if name not in self._entries:
-            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-            hint = f" — did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise VlpbenchError(
-                f"unknown {self.kind} '{name}'{hint} (available: {', '.join(sorted(self._entries))})"
-            )
-        return self._entries[name]
-
-    def get(self, name: str) -> Any:
-        return self.entry(name).obj
-
-
-STRATEGIES = Registry("strategy", "vlpbench.strategies", "vlpbench.strategies")
-TASKS = Registry("task", "vlpbench.tasks", "vlpbench.tasks")
-DATASETS = Registry("dataset", "vlpbench.datasets", "vlpbench.datasets")
-
-
-def register_strategy(name: str, description: str = "", reference: str = "") -> Callable[[T], T]:
-    """Register a strategy class (a `vlpbench.strategies.base.Strategy` subclass) or factory."""
-    return STRATEGIES.register(name, description, reference)
-
-
-def register_task(name: str, description: str = "", reference: str = "") -> Callable[[T], T]:
-    """Register a task class (a `vlpbench.tasks.base.Task` subclass)."""
-    return TASKS.register(name, description, reference)
-
-
-def register_dataset(name: str, description: str = "", reference: str = "") -> Callable[[T], T]:
-    """Register a dataset builder: `builder(options: DatasetOptions) -> Dataset`."""
-    return DATASETS.register(name, description, reference)
+warnings.warn(
+    "vlpbench.benchmark.registry is deprecated; import from vlpbench (register_strategy, register_task, "
+    "register_dataset) or vlpbench.core.registry", DeprecationWarning, stacklevel=2,
+)

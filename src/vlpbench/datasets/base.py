@@ -12,7 +12,7 @@ from typing import Literal, Protocol, Sequence
 
 import numpy as np
 
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError
 
 SPLITS = ("train", "val", "test")
 

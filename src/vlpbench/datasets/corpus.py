@@ -8,10 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from vlpbench.benchmark.config import CorpusConfig
-from vlpbench.benchmark.registry import register_dataset
-from vlpbench.datasets.base import DatasetOptions, PretrainCorpus
+from vlpbench.core.config import CorpusConfig
+from vlpbench.core.seeding import data_rng
+from vlpbench.datasets.base import PretrainCorpus
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
+from vlpbench.datasets.manifest import load_manifest_corpus
+from vlpbench.datasets.splits import balanced_validation
 from vlpbench.datasets.synthetic.cache import cached_generation
+from vlpbench.datasets.synthetic.generate import draw_findings, render_eyes
+from vlpbench.datasets.synthetic.sampler import findings_to_labels
 from vlpbench.datasets.synthetic.sites import TRAIN_SITES
 
 VALIDATION_PER_CATEGORY = 8
@@ -19,8 +25,6 @@ VALIDATION_PER_CATEGORY = 8
 
 def build_corpus(config: CorpusConfig, cache_dir: Path | None = None) -> PretrainCorpus:
     if config.manifest:
-        from vlpbench.datasets.manifest import load_manifest_corpus
-
         return load_manifest_corpus(Path(config.manifest), config.image_size, config.language)
     arrays, meta = cached_generation(cache_dir, "syn-corpus", asdict(config), lambda: _generate(config))
     return PretrainCorpus(
@@ -30,23 +34,8 @@ def build_corpus(config: CorpusConfig, cache_dir: Path | None = None) -> Pretrai
     )
 
 
-def balanced_validation(labels: np.ndarray, per_category: int, rng: np.random.Generator) -> np.ndarray:
-    """A class-balanced validation split (ViLReF §III-E): up to `per_category` samples per
-    positive category, rarest categories first, no sample twice."""
-    chosen: set[int] = set()
-    for column in np.argsort(labels.sum(axis=0)):
-        candidates = [i for i in rng.permutation(np.flatnonzero(labels[:, column])) if i not in chosen]
-        chosen.update(int(i) for i in candidates[:per_category])
-    return np.array(sorted(chosen), dtype=np.int64)
-
-
 def _generate(config: CorpusConfig) -> tuple[dict[str, np.ndarray], dict]:
-    from vlpbench.datasets.converter import ReportConverter
-    from vlpbench.datasets.knowledge_base import load_knowledge_base
-    from vlpbench.datasets.synthetic.generate import draw_findings, render_eyes
-    from vlpbench.datasets.synthetic.sampler import findings_to_labels
-
-    rng = np.random.default_rng(config.seed)
+    rng = data_rng(config.seed)
     findings = draw_findings(rng, config.size, normal_share=config.normal_share,
                              others_share=config.others_share, target_mle=config.target_mle)
     eyes = render_eyes(findings, config.image_size, list(TRAIN_SITES), rng, config.language)
@@ -56,10 +45,3 @@ def _generate(config: CorpusConfig) -> tuple[dict[str, np.ndarray], dict]:
     val_indices = balanced_validation(labels, VALIDATION_PER_CATEGORY, rng)
     arrays = {"images": eyes.images, "labels": labels.astype(np.uint8), "val_indices": val_indices}
     return arrays, {"reports": eyes.reports, "converter_exact_match": exact}
-
-
-@register_dataset("syn-corpus", description="synthetic image–report pretraining corpus (training sites)", reference="DESIGN.md")
-def synthetic_corpus(options: DatasetOptions) -> PretrainCorpus:
-    """The default pretraining corpus at the given image size."""
-    config = CorpusConfig(size=max(64, int(CorpusConfig.size * options.size_scale)), image_size=options.image_size, seed=options.seed)
-    return build_corpus(config, options.cache_dir)

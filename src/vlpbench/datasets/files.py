@@ -12,9 +12,11 @@ from typing import Hashable, Sequence
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
+from rich.console import Console
 
-from vlpbench.benchmark.atomic import atomic_write_json
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.atomic import atomic_write_json
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.seeding import data_rng
 
 #: a mask pixel is a lesion when its largest channel is ≥ this (the 8-bit midpoint: anti-aliased
 #: edges count by majority, Retinal-Lesions' 127 "not AAO-compliant" marks are excluded); masks
@@ -222,8 +224,6 @@ def fixed_split(
         try:
             atomic_write_json(store, {"seed": seed, "fractions": fractions, "splits": splits})
         except OSError as error:
-            from rich.console import Console
-
             Console(stderr=True).print(f"[yellow]could not save the split to {store}: {error.strerror}; "
                                        f"it is re-drawn (same seed) next time[/]")
     return splits
@@ -232,7 +232,7 @@ def fixed_split(
 def _draw_split(keys: list[str], seed: int, fractions: dict[str, float], strata: list[str] | None) -> dict[str, list]:
     """Per stratum (all keys when None): shuffle with the seed, then cut by `fractions`, the
     counts rounded by largest remainder."""
-    rng = np.random.default_rng(seed)
+    rng = data_rng(seed)
     groups: dict[str, list[str]] = {}
     for key, stratum in zip(keys, strata if strata is not None else [""] * len(keys)):
         groups.setdefault(stratum, []).append(key)

@@ -13,10 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.table import Table
 
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.base import PretrainCorpus
 from vlpbench.datasets.files import FileImageSource, read_table
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
+from vlpbench.datasets.labels.label_stats import mean_label_entropy
+from vlpbench.datasets.splits import balanced_validation
 
 VALIDATION_SEED = 0
 VALIDATION_SIZE = 1000  # ViLReF §III-E
@@ -27,10 +34,6 @@ CACHE_BYTES = 2 << 30  # decoded images are kept in memory when the whole corpus
 
 def load_manifest_corpus(path: Path, image_size: int, language: str = "zh", converter=None) -> PretrainCorpus:
     """The corpus a manifest describes; converter statistics are printed and kept in the card."""
-    from vlpbench.datasets.converter import ReportConverter
-    from vlpbench.datasets.corpus import balanced_validation
-    from vlpbench.datasets.knowledge_base import load_knowledge_base
-    from vlpbench.datasets.label_stats import mean_label_entropy
 
     path = Path(path)
     table = _read_manifest(path)
@@ -46,7 +49,7 @@ def load_manifest_corpus(path: Path, image_size: int, language: str = "zh", conv
     no_findings = int((labels.sum(axis=1) == 0).sum())
     size = min(VALIDATION_SIZE, int(VALIDATION_SHARE * len(reports)))
     per_category = max(1, size // len(kb.keys))
-    val_indices = balanced_validation(labels, per_category, np.random.default_rng(VALIDATION_SEED))
+    val_indices = balanced_validation(labels, per_category, data_rng(VALIDATION_SEED))
     card = {
         "manifest": str(path), "size": len(reports), "language": language,
         "labels_from_columns": int(given.sum()), "labels_from_converter": len(pending),
@@ -124,9 +127,6 @@ def _resolve(manifest: Path, value) -> Path:
 
 
 def _print_card(card: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"corpus {card['manifest']}", show_header=False)
     frequent = ", ".join(f"{phrase} ×{count}" for phrase, count in card["most_frequent_unmapped"][:5]) or "—"
     for name, value in (

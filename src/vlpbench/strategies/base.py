@@ -10,10 +10,10 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
-from vlpbench.benchmark.config import RunConfig
-from vlpbench.benchmark.distributed import gather_with_grad
-from vlpbench.benchmark.encoders import ImageEncoder, TextEncoder, build_image_encoder
-from vlpbench.benchmark.tokenizer import Tokenizer
+from vlpbench.core.config import RunConfig
+from vlpbench.core.distributed import gather_with_grad
+from vlpbench.encoders.tokenizer import Tokenizer
+from vlpbench.encoders.towers import ImageEncoder, TextEncoder, build_image_encoder
 
 
 @dataclass
@@ -51,10 +51,15 @@ class Strategy(nn.Module):
     image_encoder: ImageEncoder
     text_encoder: TextEncoder | None
 
+    #: set by `register_strategy`; names this strategy's config section `strategy.<name>`
+    registered_name: ClassVar[str] = ""
+
     def __init__(self, context: StrategyContext) -> None:
         super().__init__()
         self.context = context
         self.config = context.config
+        #: this strategy's `Options` (its config section), or None if it declares none
+        self.options = context.config.strategy.get(self.registered_name)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Return {"loss": scalar, <part>: scalar, ...} for one batch."""

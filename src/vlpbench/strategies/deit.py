@@ -7,8 +7,8 @@ Student (N = global batch, v = the student's projected texts, s = its logit scal
   teacher_logits = s_T · norm(teacher image) norm(teacher text)ᵀ over the same N reports,
   from the teacher's own towers and projections (frozen, eval mode, no gradient).
   loss = (1 − α) · clip_loss(proj(cls), v, s) + α · distill(dist_logits, teacher_logits)
-with α = `strategy.distill_alpha` and distill = hard (CE to the teacher's row argmax) or soft
-(τ_d² · KL, τ_d = `strategy.distill_tau`) per `strategy.distill_kind`. The class-token term is
+with α = `strategy.deit.alpha` and distill = hard (CE to the teacher's row argmax) or soft
+(τ_d² · KL, τ_d = `strategy.deit.tau`) per `strategy.deit.kind`. The class-token term is
 the symmetric CLIP loss rather than DeiT's one-directional CE so that, with α = 0, the student
 is trained exactly like `clip`; the distillation term is image→text only, as the teacher's
 "classes" for an image are the batch's reports. It is `deit_distill_loss` with α = 1, whose
@@ -28,22 +28,40 @@ neither a submodule, nor optimised, nor in the student's state_dict.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlpbench.benchmark.config import EncoderConfig
-from vlpbench.benchmark.distributed import gather_no_grad, gather_with_grad
-from vlpbench.benchmark.encoders import ImageEncoder, build_image_encoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_strategy
+from vlpbench.core.config import EncoderConfig
+from vlpbench.core.distributed import gather_no_grad, gather_with_grad
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import PluginInfo, register_strategy
+from vlpbench.encoders.towers import ImageEncoder, build_image_encoder
 from vlpbench.strategies.base import Batch, DualEncoderStrategy, StrategyContext
 from vlpbench.strategies.clip import Clip
 from vlpbench.strategies.losses import clip_loss, deit_distill_loss
 
 TEACHER = "clip-resnet"
 DISTILL_KINDS = ("hard", "soft")
+
+
+@dataclass
+class DeitOptions:
+    """Distillation weight α (0.5), kind ("hard": CE to the teacher's argmax; "soft": τ²·KL) and τ."""
+
+    alpha: float = 0.5
+    kind: str = "hard"
+    tau: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in DISTILL_KINDS:
+            raise VlpbenchError(f"strategy.deit.kind '{self.kind}': expected one of {list(DISTILL_KINDS)}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise VlpbenchError(f"strategy.deit.alpha {self.alpha}: expected a value in [0, 1]")
+        if not self.tau > 0:
+            raise VlpbenchError(f"strategy.deit.tau {self.tau}: expected a positive temperature")
 
 
 def teacher_encoders(encoders: EncoderConfig) -> EncoderConfig:
@@ -55,7 +73,8 @@ def teacher_encoders(encoders: EncoderConfig) -> EncoderConfig:
 @register_strategy(
     TEACHER,
     description="CLIP with a ResNet image encoder: the frozen teacher DeiT distils from",
-    reference="Radford et al. 2021; teacher of Touvron et al. 2021 (DeiT)",
+    info=PluginInfo(title="CLIP (ResNet teacher)", order=25, reference="Radford et al. 2021; teacher of Touvron et al. 2021 (DeiT)",
+                    tags=("teacher",)),
 )
 class ClipResNet(Clip):
     """`clip` whose image tower is a ResNet (its config's encoders say so)."""
@@ -68,22 +87,17 @@ class ClipResNet(Clip):
 @register_strategy(
     "deit",
     description="ViT + distillation token: CLIP loss on the class token, dist token distils clip-resnet's image→text logits",
-    reference="Touvron et al. 2021 (DeiT)",
+    info=PluginInfo(title="DeiT", order=30, reference="Touvron et al. 2021 (DeiT)",
+                    bibtex="@inproceedings{touvron2021deit, title={Training data-efficient image transformers & distillation "
+                           "through attention}, author={Touvron, Hugo and others}, booktitle={ICML}, year={2021}}"),
 )
 class Deit(DualEncoderStrategy):
     """Distilled ViT student, shared text tower, learnable temperature; teacher `clip-resnet`."""
 
     requires = (TEACHER,)
+    Options = DeitOptions
 
     def __init__(self, context: StrategyContext) -> None:
-        strategy = context.config.strategy
-        if strategy.distill_kind not in DISTILL_KINDS:
-            kinds = list(DISTILL_KINDS)
-            raise VlpbenchError(f"strategy.distill_kind '{strategy.distill_kind}': expected one of {kinds}")
-        if not 0.0 <= strategy.distill_alpha <= 1.0:
-            raise VlpbenchError(f"strategy.distill_alpha {strategy.distill_alpha}: expected a value in [0, 1]")
-        if not strategy.distill_tau > 0:
-            raise VlpbenchError(f"strategy.distill_tau {strategy.distill_tau}: expected a positive temperature")
         super().__init__(context)
         self.dist_proj = nn.Linear(self.image_encoder.feature_dim, self.config.encoders.proj_dim, bias=False)
         self._teacher: list[DualEncoderStrategy] = []  # a plain list: not a submodule
@@ -122,13 +136,12 @@ class Deit(DualEncoderStrategy):
         base_logits = scale * F.normalize(cls, dim=-1) @ text_unit.T
         dist_logits = scale * F.normalize(dist, dim=-1) @ text_unit.T
         targets = torch.arange(text.shape[0], device=text.device)
-        strategy = self.config.strategy
         distill = deit_distill_loss(
             base_logits, dist_logits, self.teacher_logits(batch), targets,
-            alpha=1.0, kind=strategy.distill_kind, tau=strategy.distill_tau,
+            alpha=1.0, kind=self.options.kind, tau=self.options.tau,
         )
         clip = clip_loss(cls, text, scale)
-        alpha = strategy.distill_alpha
+        alpha = self.options.alpha
         loss = (1 - alpha) * clip + alpha * distill
         return {"loss": loss, "clip": clip.detach(), "distill": distill.detach(), "logit_scale": scale.detach()}
 

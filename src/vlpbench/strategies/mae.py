@@ -1,29 +1,41 @@
 """MAE: masked autoencoder, image only (He et al., 2022).
 
-Per sample, a random `r = strategy.mask_ratio` of the L patches is masked (`len_keep =
+Per sample, a random `r = strategy.mae.mask_ratio` of the L patches is masked (`len_keep =
 int(L·(1 − r))`, argsort of uniform noise as in MAE's `random_masking`). The shared ViT
 encodes the visible patches only (+ its class token); a light transformer decoder
-(`strategy.decoder_width`, `strategy.decoder_depth` timm Blocks with 32-wide heads, or one
+(`strategy.mae.decoder_width`, `strategy.mae.decoder_depth` timm Blocks with 32-wide heads, or one
 head when the width is not a multiple of 32; a learned mask token; fixed 2-D sin-cos
 positions as in MAE) predicts every patch's pixels (patch_size² × 3, MAE's (p, q, c) order);
-the loss is the per-patch MSE on masked patches only (`strategy.norm_pix` normalises each
+the loss is the per-patch MSE on masked patches only (`strategy.mae.norm_pix` normalises each
 target patch). No text tower: text tasks report n/a.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from timm.layers import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from vlpbench.benchmark.encoders import build_image_encoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_strategy
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import PluginInfo, register_strategy
+from vlpbench.encoders.towers import build_image_encoder
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
 from vlpbench.strategies.losses import mae_loss
 
 DECODER_HEAD_DIM = 32
+
+
+@dataclass
+class MaeOptions:
+    """MAE's paper defaults: mask ratio 0.75, per-patch normalised targets off, a light decoder."""
+
+    mask_ratio: float = 0.75
+    norm_pix: bool = False
+    decoder_width: int = 64
+    decoder_depth: int = 1
 
 
 def keep_count(num_patches: int, mask_ratio: float) -> int:
@@ -60,19 +72,23 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 @register_strategy(
     "mae",
     description="masked autoencoder: ViT on visible patches, light decoder, MSE on masked patches",
-    reference="He et al. 2022 (MAE)",
+    info=PluginInfo(title="MAE", order=10, reference="He et al. 2022 (MAE)", tags=("image-only",),
+                    profiles={"smoke": {"decoder_width": 32}},
+                    bibtex="@inproceedings{he2022mae, title={Masked Autoencoders Are Scalable Vision Learners}, "
+                           "author={He, Kaiming and others}, booktitle={CVPR}, year={2022}}"),
 )
 class Mae(Strategy):
     """Image-only masked-image modelling with the shared ViT as the encoder."""
 
     has_text_tower = False
+    Options = MaeOptions
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
         image = self.config.encoders.image
         if image.arch != "vit":
             raise VlpbenchError(f"strategy mae: encoders.image.arch '{image.arch}': MAE masks ViT patches, expected 'vit'")
-        strategy = self.config.strategy
+        strategy = self.options
         self.image_encoder = build_image_encoder(self.config.encoders)
         self.text_encoder = None
         backbone = self.image_encoder.backbone
@@ -86,12 +102,12 @@ class Mae(Strategy):
         self.patch_size = backbone.patch_embed.patch_size[0]
         if not 0 < keep_count(self.num_patches, strategy.mask_ratio) < self.num_patches:
             raise VlpbenchError(
-                f"strategy.mask_ratio {strategy.mask_ratio}: "
+                f"strategy.mae.mask_ratio {strategy.mask_ratio}: "
                 f"must keep at least one and mask at least one of {self.num_patches} patches"
             )
         width = strategy.decoder_width
         if width <= 0 or width % 4:
-            raise VlpbenchError(f"strategy.decoder_width {width}: expected a positive multiple of 4 (sin-cos positions)")
+            raise VlpbenchError(f"strategy.mae.decoder_width {width}: expected a positive multiple of 4 (sin-cos positions)")
         heads = width // DECODER_HEAD_DIM if width % DECODER_HEAD_DIM == 0 else 1
         self.decoder_embed = nn.Linear(self.image_encoder.feature_dim, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
@@ -122,7 +138,7 @@ class Mae(Strategy):
         """Encode the visible patches: (latent (B, 1 + len_keep, D), mask (B, L), ids_restore)."""
         backbone = self.image_encoder.backbone
         x = backbone.patch_embed(images) + backbone.pos_embed[:, 1:]
-        x, mask, ids_restore = random_masking(x, self.config.strategy.mask_ratio)
+        x, mask, ids_restore = random_masking(x, self.options.mask_ratio)
         cls = (backbone.cls_token + backbone.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
         x = backbone.norm_pre(backbone.pos_drop(torch.cat([cls, x], dim=1)))
         return backbone.norm(backbone.blocks(x)), mask, ids_restore
@@ -141,4 +157,4 @@ class Mae(Strategy):
         latent, mask, ids_restore = self.forward_encoder(batch.images)
         pred = self.forward_decoder(latent, ids_restore)
         target = patchify(batch.images, self.patch_size)
-        return {"loss": mae_loss(pred, target, mask, norm_pix=self.config.strategy.norm_pix)}
+        return {"loss": mae_loss(pred, target, mask, norm_pix=self.options.norm_pix)}

@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from vlpbench.benchmark.distributed import gather_no_grad
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_strategy
-from vlpbench.strategies.base import Batch, DualEncoderStrategy, StrategyContext
+from vlpbench.core.distributed import gather_no_grad
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import PluginInfo, register_strategy
+from vlpbench.strategies.base import Batch, DualEncoderStrategy
 from vlpbench.strategies.losses import medclip_loss
 
 SIMILARITIES = ("dot", "cosine")
 
 
+@dataclass
+class MedClipOptions:
+    """`similarity`: S = Y Yᵀ ("dot", MedCLIP's code) or the label cosine ("cosine")."""
+
+    similarity: str = "dot"
+
+    def __post_init__(self) -> None:
+        if self.similarity not in SIMILARITIES:
+            raise VlpbenchError(f"strategy.medclip.similarity '{self.similarity}': expected one of {list(SIMILARITIES)}")
+
+
 @register_strategy(
     "medclip",
     description="semantic matching: soft CE to row-softmax of label similarity Y·Yᵀ",
-    reference="Wang et al. 2022 (MedCLIP)",
+    info=PluginInfo(title="MedCLIP", order=40, reference="Wang et al. 2022 (MedCLIP)", tags=("contrastive",),
+                    bibtex="@inproceedings{wang2022medclip, title={MedCLIP: Contrastive Learning from Unpaired Medical Images and Text}, "
+                           "author={Wang, Zifeng and others}, booktitle={EMNLP}, year={2022}}"),
 )
 class MedClip(DualEncoderStrategy):
     """Image–text contrastive learning whose targets are softmax(S) over the batch, S = Y Yᵀ
-    (raw dot product, MedCLIP's code) or the label cosine (`strategy.medclip_similarity`)."""
+    (raw dot product, MedCLIP's code) or the label cosine (`strategy.medclip.similarity`)."""
 
-    def __init__(self, context: StrategyContext) -> None:
-        super().__init__(context)
-        similarity = self.config.strategy.medclip_similarity
-        if similarity not in SIMILARITIES:
-            raise VlpbenchError(f"strategy.medclip_similarity '{similarity}': expected one of {list(SIMILARITIES)}")
+    Options = MedClipOptions
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         image, text = self.embed(batch)
         labels = gather_no_grad(batch.labels)
-        loss = medclip_loss(image, text, labels, self.logit_scale(), similarity=self.config.strategy.medclip_similarity)
+        loss = medclip_loss(image, text, labels, self.logit_scale(), similarity=self.options.similarity)
         return {"loss": loss, "logit_scale": self.logit_scale().detach()}

@@ -10,9 +10,9 @@ L_align = 2 − 2 cos(z_a, z_t), batch mean                                     
 L_orth on z_v, the *backbone* features, not z_a: the paper's eq 3 and its text ("forcing the
 empirical correlation matrix of z̄_v to be an identity") and the public code
 (`orthogonal_loss(img_emb, img_emb)` on the raw 2048-d ResNet output) agree on that tensor.
-Normalisation: `strategy.mflag_normalize=False` (default) feeds raw z_v as the code does;
+Normalisation: `strategy.mflag.normalize=False` (default) feeds raw z_v as the code does;
 True L2-normalises each sample first as the paper's text says (see `mflag_orth_loss`).
-λ = `strategy.mflag_lambda` (0.0051, the code's value). C is the per-rank batch statistic,
+λ = `strategy.mflag.orth_lambda` (0.0051, the code's value). C is the per-rank batch statistic,
 as in the code (one DDP process per GPU, divided by the per-GPU batch size).
 
 Deviations from the public code, following the paper: the code also trains a text-side head
@@ -27,23 +27,37 @@ text → normalize(z_t). The text encoder's own `proj` is never used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlpbench.benchmark.encoders import build_image_encoder
-from vlpbench.benchmark.registry import register_strategy
+from vlpbench.core.registry import PluginInfo, register_strategy
+from vlpbench.encoders.towers import build_image_encoder
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
 from vlpbench.strategies.losses import mflag_align_loss, mflag_orth_loss
+
+
+@dataclass
+class MFlagOptions:
+    """λ of L_orth (eq 3; 0.0051 as in M-FLAG's code) and whether z_v is L2-normalised first."""
+
+    orth_lambda: float = 0.0051
+    normalize: bool = False
 
 
 @register_strategy(
     "mflag",
     description="frozen text encoder; image encoder + projector trained with 2−2cos alignment + orthogonality",
-    reference="Liu et al. 2023 (M-FLAG)",
+    info=PluginInfo(title="M-FLAG", order=60, reference="Liu et al. 2023 (M-FLAG)", tags=("frozen-text",),
+                    bibtex="@inproceedings{liu2023mflag, title={M-FLAG: Medical Vision-Language Pre-training with Frozen Language "
+                           "Models and Latent Space Geometry Optimization}, author={Liu, Che and others}, booktitle={MICCAI}, year={2023}}"),
 )
 class MFlag(Strategy):
     """Trainable image encoder and projector p(·); frozen, always-eval text encoder."""
+
+    Options = MFlagOptions
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
@@ -74,8 +88,7 @@ class MFlag(Strategy):
         z_v = self.image_encoder.forward_features(batch.images)
         z_t = self.text_latent(batch.input_ids, batch.attention_mask)
         align = mflag_align_loss(self.projector(z_v), z_t)
-        strategy = self.config.strategy
-        orth = mflag_orth_loss(z_v, lam=strategy.mflag_lambda, normalize=strategy.mflag_normalize)
+        orth = mflag_orth_loss(z_v, lam=self.options.orth_lambda, normalize=self.options.normalize)
         return {"loss": align + orth, "align": align.detach(), "orth": orth.detach()}
 
     @torch.no_grad()

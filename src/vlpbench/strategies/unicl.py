@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from vlpbench.benchmark.distributed import gather_no_grad
-from vlpbench.benchmark.registry import register_strategy
+from vlpbench.core.distributed import gather_no_grad
+from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.strategies.base import Batch, DualEncoderStrategy
 from vlpbench.strategies.losses import unicl_loss
 
@@ -14,7 +14,9 @@ from vlpbench.strategies.losses import unicl_loss
 @register_strategy(
     "unicl",
     description="bidirectional soft CE; positives = pairs whose label vectors are identical",
-    reference="Yang et al. 2022 (UniCL)",
+    info=PluginInfo(title="UniCL", order=50, reference="Yang et al. 2022 (UniCL)", tags=("contrastive",),
+                    bibtex="@inproceedings{yang2022unicl, title={Unified Contrastive Learning in Image-Text-Label Space}, "
+                           "author={Yang, Jianwei and others}, booktitle={CVPR}, year={2022}}"),
 )
 class UniCl(DualEncoderStrategy):
     """Image–text contrastive learning with T_ij = 1 iff y_i = y_j, row-normalised targets."""

@@ -8,23 +8,42 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from vlpbench.benchmark.distributed import gather_no_grad
-from vlpbench.benchmark.registry import register_strategy
+from vlpbench.core.distributed import gather_no_grad
+from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.strategies.base import Batch, DualEncoderStrategy, StrategyContext
 from vlpbench.strategies.losses import label_similarity, wsc_loss, wsc_queue_loss
 
 
-@register_strategy("wsc", description="Weighted Similarity Coupling + memory queues (SA+BE)", reference="ViLReF eqs 2–13")
+@dataclass
+class BatchExpansionOptions:
+    """Batch expansion (eqs 7–13): momentum m of the momentum encoders and queue size N_Q."""
+
+    momentum: float = 0.75
+    queue_size: int = 768
+
+
+VILREF_BIBTEX = ("@article{yang2024vilref, title={ViLReF: An Expert Knowledge Enabled Vision-Language Retinal Foundation Model}, "
+                 "author={Yang, Shengzhu and others}, journal={arXiv:2408.10894}, year={2024}}")
+SMOKE_QUEUE = {"smoke": {"queue_size": 64}}
+
+
+@register_strategy(
+    "wsc", description="Weighted Similarity Coupling + memory queues (SA+BE)",
+    info=PluginInfo(title="WSC (ViLReF)", order=90, reference="ViLReF eqs 2–13", bibtex=VILREF_BIBTEX, profiles=SMOKE_QUEUE,
+                    tags=("contrastive", "ablation", "ablation:SA", "ablation:BE")),
+)
 class WeightedSimilarityCoupling(DualEncoderStrategy):
     """Total loss eq 13: L_i2t + L_t2i (eqs 3–4) + L_i2t^m + L_t2i^m (eqs 11–12)."""
 
     use_similarity: ClassVar[bool] = True
     use_queue: ClassVar[bool] = True
+    Options: ClassVar[type | None] = BatchExpansionOptions
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
@@ -32,7 +51,7 @@ class WeightedSimilarityCoupling(DualEncoderStrategy):
         self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if not self.use_queue:
             return
-        options = self.config.strategy
+        options = self.options
         self.momentum = options.momentum
         self.queue_size = options.queue_size
         # eq 7: momentum encoders start as copies of the online encoders, never get gradients
@@ -88,14 +107,23 @@ class WeightedSimilarityCoupling(DualEncoderStrategy):
         self._pending = None
 
 
-@register_strategy("wsc-sa", description="WSC ablation: similarity-aware loss only, no queues", reference="ViLReF Tables IV–V")
+@register_strategy(
+    "wsc-sa", description="WSC ablation: similarity-aware loss only, no queues",
+    info=PluginInfo(title="WSC-SA", order=70, reference="ViLReF Tables IV–V", bibtex=VILREF_BIBTEX,
+                    tags=("contrastive", "ablation", "ablation:SA")),
+)
 class WeightedSimilarityCouplingNoQueue(WeightedSimilarityCoupling):
     """Eqs 3–4 only."""
 
     use_queue = False
+    Options = None  # no queues: no options
 
 
-@register_strategy("clip-be", description="WSC ablation: batch expansion with similarity ≡ 0", reference="ViLReF Tables IV–V")
+@register_strategy(
+    "clip-be", description="WSC ablation: batch expansion with similarity ≡ 0",
+    info=PluginInfo(title="CLIP-BE", order=80, reference="ViLReF Tables IV–V", bibtex=VILREF_BIBTEX, profiles=SMOKE_QUEUE,
+                    tags=("contrastive", "ablation", "ablation:BE")),
+)
 class ClipBatchExpansion(WeightedSimilarityCoupling):
     """Eqs 3–4 and 11–12 with s ≡ 0 (InfoNCE with momentum queues)."""
 

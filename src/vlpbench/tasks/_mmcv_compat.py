@@ -35,7 +35,7 @@ def ensure_mmseg() -> None:
     """Make `import mmseg.models` work; idempotent. Call before importing anything from mmseg."""
     if STANDIN_NAME in sys.modules or compiled_ops_available():
         return
-    import mmcv
+    import mmcv  # noqa: PLC0415 — mmcv is heavy and needs the compat module installed first
 
     ops = types.ModuleType(STANDIN_NAME, __doc__)
     ops.__path__ = []  # a package without submodules on disk: `mmcv.ops.x` imports fail cleanly

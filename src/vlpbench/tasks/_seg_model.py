@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlpbench.benchmark.encoders import ImageEncoder
+from vlpbench.encoders.towers import ImageEncoder
 from vlpbench.tasks._mmcv_compat import ensure_mmseg
 
 ensure_mmseg()

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from vlpbench.benchmark.config import RunConfig
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.config import RunConfig
+from vlpbench.core.errors import VlpbenchError
 from vlpbench.datasets.base import Dataset
 from vlpbench.strategies.base import Strategy
 
@@ -35,7 +35,8 @@ class Task:
     """An evaluation protocol. Subclasses declare which dataset kinds they accept."""
 
     accepts: ClassVar[tuple[str, ...]] = ("classification",)
-    default_datasets: ClassVar[tuple[str, ...]] = ()
+    #: set by `register_task`; names this task's config section `task.<name>`
+    registered_name: ClassVar[str] = ""
     #: deterministic tasks run once (seed 0) whatever `eval.seeds` says
     deterministic: ClassVar[bool] = False
     #: tasks that need the text tower report "n/a" for image-only strategies
@@ -45,11 +46,13 @@ class Task:
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
+        #: this task's `Options` (its config section), or None if it declares none
+        self.options = config.task.get(self.registered_name)
 
     @classmethod
     def image_size(cls, config: RunConfig) -> int:
-        """The side its evaluation sets are loaded at: `eval.seg_image_size` for segmentation."""
-        return config.eval.seg_image_size if "segmentation" in cls.accepts else config.eval.image_size
+        """The side its evaluation sets are loaded at (`eval.image_size` unless a task says otherwise)."""
+        return config.eval.image_size
 
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.kind not in self.accepts:

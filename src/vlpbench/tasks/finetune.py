@@ -5,20 +5,22 @@ the training split (M-FLAG §3.2), early-stopped on validation macro AUC."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from vlpbench.benchmark.encoders import ImageEncoder
-from vlpbench.benchmark.registry import register_task
+from vlpbench.core.registry import PluginInfo, register_task
+from vlpbench.core.seeding import seed_generator
 from vlpbench.datasets.base import ClassificationDataset, ClassificationSplit
-from vlpbench.datasets.transforms import augment, load_batch
+from vlpbench.encoders.preprocessing import augment, load_batch
+from vlpbench.encoders.towers import ImageEncoder
 from vlpbench.strategies.base import Strategy
+from vlpbench.tasks._metrics import classification_metrics
+from vlpbench.tasks._sampling import init_linear_head, nested_fraction_indices
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
 from vlpbench.tasks.linear_probe import DEFAULT_DATASETS
-from vlpbench.tasks.metrics import classification_metrics
-from vlpbench.tasks.sampling import init_linear_head, nested_fraction_indices, seed_generator
 
 
 class Classifier(nn.Module):
@@ -42,24 +44,37 @@ def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     return parts
 
 
-@register_task("finetune", description="image encoder + linear head fine-tuned end to end",
-               reference="ViLReF §IV-C; M-FLAG §3.2")
+@dataclass
+class FinetuneOptions:
+    """AdamW learning rate, epoch budget and early-stopping patience (epochs without a better val AUC)."""
+
+    epochs: int = 4
+    lr: float = 1e-3
+    patience: int = 2
+
+
+@register_task(
+    "finetune", description="image encoder + linear head fine-tuned end to end",
+    info=PluginInfo(title="Fully fine-tuned classification", order=20, reference="ViLReF §IV-C; M-FLAG §3.2",
+                    default_datasets=DEFAULT_DATASETS, tags=("ablation",), cost=1.5,
+                    profiles={"smoke": {"epochs": 1}, "paper": {"epochs": 50, "lr": 1e-4, "patience": 5}}),
+)
 class Finetune(Task):
     """AdamW on encoder + head; BCE-with-logits (multi-label) or cross-entropy (multi-class)."""
 
     accepts = ("classification",)
-    default_datasets = DEFAULT_DATASETS
     uses_fractions = True
+    Options = FinetuneOptions
 
     def evaluate(
         self, model: Strategy, dataset: ClassificationDataset, seed: int, fraction: float, context: TaskContext
     ) -> TaskResult:
         self.check_dataset(dataset)
-        settings = self.config.eval
+        settings, options = self.config.eval, self.options
         encoder = copy.deepcopy(model.image_encoder)
         network = Classifier(encoder, init_linear_head(encoder.feature_dim, len(dataset.class_names), seed))
         network.to(context.device).requires_grad_(True)
-        optimizer = torch.optim.AdamW(network.parameters(), lr=settings.finetune_lr)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=options.lr)
         loss_fn = nn.BCEWithLogitsLoss() if dataset.multilabel else nn.CrossEntropyLoss()
         train = dataset.split("train")
         labels = np.asarray(train.labels)
@@ -69,7 +84,7 @@ class Finetune(Task):
         target_dtype = torch.float32 if dataset.multilabel else torch.long
 
         best_auc, best_state, stale = -np.inf, copy.deepcopy(network.state_dict()), 0
-        for _ in range(settings.finetune_epochs):
+        for _ in range(options.epochs):
             network.train()
             for batch in batches(torch.randperm(len(subset), generator=order_generator), settings.batch_size):
                 indices = subset[batch.numpy()]
@@ -84,7 +99,7 @@ class Finetune(Task):
                 best_auc, best_state, stale = val_auc, copy.deepcopy(network.state_dict()), 0
             else:
                 stale += 1
-                if stale >= settings.finetune_patience:
+                if stale >= options.patience:
                     break
         network.load_state_dict(best_state)
         metrics, notes = self._metrics(network, dataset, "test", context)

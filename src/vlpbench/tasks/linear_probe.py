@@ -6,7 +6,7 @@ partition of the pooled train + val images (`seeded_train_val`); the test split 
 from __future__ import annotations
 
 import warnings as pywarnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.dummy import DummyClassifier
@@ -15,14 +15,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_task
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import PluginInfo, register_task
+from vlpbench.core.seeding import seed_generator
 from vlpbench.datasets.base import ClassificationDataset
 from vlpbench.strategies.base import Strategy
+from vlpbench.tasks._features import extract_features, feature_cache_path
+from vlpbench.tasks._metrics import classification_metrics
+from vlpbench.tasks._sampling import nested_fraction_indices, seeded_train_val
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
-from vlpbench.tasks.features import extract_features, feature_cache_path
-from vlpbench.tasks.metrics import classification_metrics
-from vlpbench.tasks.sampling import nested_fraction_indices, seed_generator, seeded_train_val
 
 DEFAULT_DATASETS = ("syn-rfmid", "syn-odir", "syn-refuge", "syn-messidor", "syn-fives")
 
@@ -69,7 +70,7 @@ def fit_probe(
     """Standardise on the training features, fit one logistic regression per C in `c_grid`
     and keep the one with the best validation macro AUC (the first on ties)."""
     if not c_grid:
-        raise VlpbenchError("eval.probe_c_grid is empty; expected at least one C value such as [0.1, 1.0]")
+        raise VlpbenchError("task.linear-probe.c_grid is empty; expected at least one C value such as [0.1, 1.0]")
     scaler = StandardScaler().fit(train_x)
     x = scaler.transform(train_x)
     notes = training_warnings(train_y, multilabel, class_names)
@@ -102,15 +103,25 @@ def _classifier(c: float, target: np.ndarray, random_state: int):
     return regression
 
 
-@register_task("linear-probe", description="frozen backbone features + logistic regression",
-               reference="ViLReF §IV-C; M-FLAG §3.2")
+@dataclass
+class LinearProbeOptions:
+    """Inverse regularisation strengths C tried on the validation split."""
+
+    c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
+
+
+@register_task(
+    "linear-probe", description="frozen backbone features + logistic regression",
+    info=PluginInfo(title="Linear probing", order=10, reference="ViLReF §IV-C; M-FLAG §3.2",
+                    default_datasets=DEFAULT_DATASETS, cost=1.0),
+)
 class LinearProbe(Task):
     """Frozen pooled backbone features → StandardScaler → logistic regression (one-vs-rest for
     multi-label sets, multinomial otherwise)."""
 
     accepts = ("classification",)
-    default_datasets = DEFAULT_DATASETS
     uses_fractions = True
+    Options = LinearProbeOptions
 
     def evaluate(
         self, model: Strategy, dataset: ClassificationDataset, seed: int, fraction: float, context: TaskContext
@@ -132,7 +143,7 @@ class LinearProbe(Task):
         rng, _ = seed_generator(seed, "linear-probe")
         probe, notes = fit_probe(
             pooled_x[subset], pooled_y[subset], pooled_x[val_rows], pooled_y[val_rows],
-            dataset.multilabel, dataset.class_names, self.config.eval.probe_c_grid,
+            dataset.multilabel, dataset.class_names, self.options.c_grid,
             int(rng.integers(2**31 - 1)),
         )
         metrics, test_notes = classification_metrics(

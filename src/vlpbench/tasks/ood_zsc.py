@@ -5,18 +5,19 @@ deterministic run, with a paired bootstrap over test images for significance and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_task
-from vlpbench.benchmark.stats import bootstrap_ci
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import PluginInfo, register_task
 from vlpbench.datasets.base import ClassificationDataset
-from vlpbench.datasets.transforms import load_batch
+from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.strategies.base import Strategy
+from vlpbench.tasks._metrics import bootstrap_ci, bootstrap_metrics, classification_metrics, one_hot
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
 from vlpbench.tasks.linear_probe import DEFAULT_DATASETS
-from vlpbench.tasks.metrics import bootstrap_metrics, classification_metrics, one_hot
 
 #: logit scale of the softmax over classes for multi-class sets (CLIP's clamp value)
 LOGIT_SCALE = 100.0
@@ -38,21 +39,33 @@ def zero_shot_prompts(dataset: ClassificationDataset, language: str, template: s
             f"dataset '{dataset.name}': {len(terms)} '{language}' prompts for {len(dataset.class_names)} classes"
         )
     if template.count("{}") != 1:
-        raise VlpbenchError(f"eval.zsc_template '{template}': expected exactly one '{{}}' placeholder")
+        raise VlpbenchError(f"task.ood-zsc.template '{template}': expected exactly one '{{}}' placeholder")
     excluded = {*EXCLUDED_CLASSES, *(name.lower() for name in dataset.card.get("zero_shot_exclude", []))}
     keep = [c for c, (name, term) in enumerate(zip(dataset.class_names, terms))
             if term.strip() and name.lower() not in excluded]
     return keep, [template.replace("{}", terms[c]) for c in keep]
 
 
-@register_task("ood-zsc", description="prompt-based zero-shot on out-of-distribution sets",
-               reference="ViLReF §IV-B")
+@dataclass
+class ZeroShotOptions:
+    """Prompt template around the class term (one `{}`) and bootstrap resamples of the test set."""
+
+    template: str = "{}"
+    bootstrap: int = 1000
+
+
+@register_task(
+    "ood-zsc", description="prompt-based zero-shot on out-of-distribution sets",
+    info=PluginInfo(title="Prompt-based out-of-distribution zero-shot classification", order=30, reference="ViLReF §IV-B",
+                    default_datasets=DEFAULT_DATASETS, tags=("zero-shot", "ablation"), cost=0.2,
+                    profiles={"smoke": {"bootstrap": 50}}),
+)
 class OodZeroShot(Task):
     """Cosine scores (multi-label) or a softmax over classes at logit scale 100 (multi-class)."""
 
     accepts = ("classification",)
-    default_datasets = DEFAULT_DATASETS
     deterministic = True
+    Options = ZeroShotOptions
     needs_text_tower = True
 
     def evaluate(
@@ -60,7 +73,7 @@ class OodZeroShot(Task):
     ) -> TaskResult:
         self.check_dataset(dataset)
         language = model.config.encoders.text.language or "zh"
-        keep, prompts = zero_shot_prompts(dataset, language, self.config.eval.zsc_template)
+        keep, prompts = zero_shot_prompts(dataset, language, self.options.template)
         if not keep:
             raise VlpbenchError(f"dataset '{dataset.name}': no class has a zero-shot prompt")
         scores = self._scores(model, dataset, prompts, context.device)
@@ -70,9 +83,9 @@ class OodZeroShot(Task):
         skipped = [name for c, name in enumerate(dataset.class_names) if c not in keep]
         if skipped:
             notes.insert(0, f"classes without a zero-shot prompt left out: {', '.join(skipped)}")
-        if not self.config.eval.bootstrap:
+        if not self.options.bootstrap:
             return TaskResult(metrics=metrics, warnings=notes)
-        replicates = bootstrap_metrics(targets, scores, True, names, self.config.eval.bootstrap, seed=0)
+        replicates = bootstrap_metrics(targets, scores, True, names, self.options.bootstrap, seed=0)
         ci = {name: list(bootstrap_ci(values)) for name, values in replicates.items()}
         return TaskResult(metrics=metrics, warnings=notes, ci=ci, bootstrap=replicates)
 

@@ -2,8 +2,8 @@
 
 For every lesion type a fresh mmseg `EncoderDecoder` — a copy of the pretrained image encoder
 as backbone (four maps at strides 4/8/16/32) + a U-Net decoder with skip connections — is
-trained for `eval.seg_steps` AdamW steps on a nested `fraction` of the training split, encoder
-fine-tuned jointly (ViLReF) or frozen (`eval.seg_freeze_encoder`, M-FLAG). Test predictions
+trained for `task.seg.steps` AdamW steps on a nested `fraction` of the training split, encoder
+fine-tuned jointly (ViLReF) or frozen (`task.seg.freeze_encoder`, M-FLAG). Test predictions
 are resized back to each mask's size (mmseg post-processing); DSC and IoU come from pixel
 counts summed over the whole test split.
 """
@@ -11,22 +11,24 @@ counts summed over the whole test split.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlpbench.benchmark.config import EvalConfig
-from vlpbench.benchmark.encoders import ImageEncoder
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_task
+from vlpbench.core.config import RunConfig
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import PluginInfo, register_task
+from vlpbench.core.seeding import derived_seed, seed_generator, seeded
 from vlpbench.datasets.base import Dataset, MaskSource, SegmentationSplit
-from vlpbench.datasets.transforms import augment, load_batch
+from vlpbench.encoders.preprocessing import augment, load_batch
+from vlpbench.encoders.towers import ImageEncoder
 from vlpbench.strategies.base import Strategy
+from vlpbench.tasks._sampling import nested_fraction_indices
+from vlpbench.tasks._seg_metrics import PixelCounts, lesion_metrics
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
-from vlpbench.tasks.sampling import nested_fraction_indices, seed_generator
-from vlpbench.tasks.seg_metrics import PixelCounts, lesion_metrics
 
 if TYPE_CHECKING:
     from mmseg.models.segmentors import EncoderDecoder
@@ -35,32 +37,57 @@ if TYPE_CHECKING:
 PREDICT_PIXEL_BUDGET = 2**24
 
 
+@dataclass
+class SegOptions:
+    """Quick-profile budget that learns on CPU; the paper profile uses 512 px, 2,000 steps, lr 1e-4."""
+
+    image_size: int = 64
+    steps: int = 40
+    batch_size: int = 8
+    lr: float = 3e-3
+    channels: int = 16  # U-Net decoder widths: ×1/×2/×4 at strides 4/8/16
+    lesion_weight: float = 30.0  # cross-entropy weight of lesion pixels (~1 % of a fundus)
+    freeze_encoder: bool = False
+    window: int = 0  # 0 = whole-image inference, else sliding-window crop size
+
+
 @register_task(
     "seg",
     description="Per-lesion binary segmentation: pretrained encoder + U-Net decoder in MMSegmentation; DSC, IoU",
-    reference="ViLReF §IV-F; M-FLAG §3.2",
+    info=PluginInfo(
+        title="Fully fine-tuned lesion segmentation", order=40, reference="ViLReF §IV-F; M-FLAG §3.2",
+        default_datasets=("syn-idrid", "syn-retinal-lesions", "syn-fgadr"), cost=8.0,
+        profiles={"smoke": {"image_size": 32, "steps": 3, "batch_size": 8},
+                  "paper": {"image_size": 512, "window": 512, "steps": 2000, "batch_size": 8, "lr": 1e-4,
+                            "channels": 64, "lesion_weight": 1.0}},
+    ),
 )
 class SegmentationTask(Task):
     """One binary mmseg model per lesion type and seed; metrics `dsc/<lesion>`, `iou/<lesion>`,
     and their means `dsc`, `iou` (percent)."""
 
     accepts = ("segmentation",)
-    default_datasets = ("syn-idrid", "syn-retinal-lesions", "syn-fgadr")
     uses_fractions = True
+    Options = SegOptions
+
+    @classmethod
+    def image_size(cls, config: RunConfig) -> int:
+        """Segmentation sets load at `task.seg.image_size`."""
+        return config.task[cls.registered_name].image_size
 
     def evaluate(
         self, model: Strategy, dataset: Dataset, seed: int, fraction: float, context: TaskContext
     ) -> TaskResult:
-        settings = self.config.eval
+        options = self.options
         train, test = dataset.split("train"), dataset.split("test")
         presence = lesion_presence(train.masks, len(dataset.lesion_names), dataset.name)
         subset = nested_fraction_indices(presence, fraction, seed)
         counts = {}
         for index, lesion in enumerate(dataset.lesion_names):
             segmentor = train_segmentor(
-                model.image_encoder, train, subset, index, settings, seed, f"seg/{lesion}", context.device
+                model.image_encoder, train, subset, index, options, seed, f"seg/{lesion}", context.device
             )
-            counts[lesion] = test_counts(segmentor, test, index, settings, context.device)
+            counts[lesion] = test_counts(segmentor, test, index, options, self.config.eval.batch_size, context.device)
         metrics, warnings = lesion_metrics(counts, dataset.name)
         return TaskResult(metrics=metrics, warnings=warnings)
 
@@ -81,27 +108,26 @@ def lesion_presence(masks: MaskSource, lesions: int, dataset: str = "") -> np.nd
 
 def train_segmentor(
     encoder: ImageEncoder, split: SegmentationSplit, indices: np.ndarray, lesion: int,
-    settings: EvalConfig, seed: int, purpose: str, device: str = "cpu",
+    options: SegOptions, seed: int, purpose: str, device: str = "cpu",
 ) -> "EncoderDecoder":
     """Train one binary segmentor on `split` images `indices` for mask channel `lesion`.
 
     The encoder is deep-copied (the strategy's model is never modified). Head initialisation,
     data order, augmentation and crops all come from (seed, purpose), identically for every strategy.
     """
-    from vlpbench.tasks._seg_model import build_segmentor, data_samples
+    from vlpbench.tasks._seg_model import build_segmentor, data_samples  # noqa: PLC0415 — imports mmseg, which needs the mmcv compat module installed first
 
     _, generator = seed_generator(seed, purpose)
-    size, window = settings.seg_image_size, settings.seg_window
+    size, window = options.image_size, options.window
     crop = window if 0 < window < size else size
-    with torch.random.fork_rng(devices=[]):  # mmseg/torch inits draw from the global CPU RNG
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    with seeded(derived_seed(generator)):  # mmseg/torch inits draw from the global CPU RNG
         segmentor = build_segmentor(
-            copy.deepcopy(encoder).cpu(), size, window, frozen=settings.seg_freeze_encoder,
-            channels=settings.seg_channels, lesion_weight=settings.seg_lesion_weight,
+            copy.deepcopy(encoder).cpu(), size, window, frozen=options.freeze_encoder,
+            channels=options.channels, lesion_weight=options.lesion_weight,
         ).to(device)
-    optimizer = torch.optim.AdamW([p for p in segmentor.parameters() if p.requires_grad], lr=settings.seg_lr)
+    optimizer = torch.optim.AdamW([p for p in segmentor.parameters() if p.requires_grad], lr=options.lr)
     segmentor.train()
-    for batch in _batches(len(indices), settings.seg_batch_size, settings.seg_steps, generator):
+    for batch in _batches(len(indices), options.batch_size, options.steps, generator):
         images, masks = training_batch(split, indices[batch.numpy()], lesion, size, crop, generator)
         losses = segmentor.loss(images.to(device), data_samples(crop, masks.to(device)))
         loss, _ = segmentor.parse_losses(losses)
@@ -141,18 +167,19 @@ def augment_pair(
 
 @torch.no_grad()
 def test_counts(
-    segmentor: "EncoderDecoder", split: SegmentationSplit, lesion: int, settings: EvalConfig, device: str = "cpu"
+    segmentor: "EncoderDecoder", split: SegmentationSplit, lesion: int, options: SegOptions, batch_size: int,
+    device: str = "cpu",
 ) -> PixelCounts:
     """TP/FP/FN pixels of mask channel `lesion` over the whole split, predictions made at
-    `seg_image_size` (whole image or sliding windows) and resized to each mask's own size."""
-    from vlpbench.tasks._seg_model import data_samples
+    `task.seg.image_size` (whole image or sliding windows) and resized to each mask's own size."""
+    from vlpbench.tasks._seg_model import data_samples  # noqa: PLC0415 — imports mmseg, which needs the mmcv compat module installed first
 
-    size = settings.seg_image_size
+    size = options.image_size
     counts = PixelCounts()
     start = 0
     while start < len(split.images):
         targets = [np.asarray(split.masks[start][lesion]) > 0]
-        chunk = max(1, min(settings.batch_size, PREDICT_PIXEL_BUDGET // targets[0].size))
+        chunk = max(1, min(batch_size, PREDICT_PIXEL_BUDGET // targets[0].size))
         stop = min(start + chunk, len(split.images))
         targets += [np.asarray(split.masks[i][lesion]) > 0 for i in range(start + 1, stop)]
         images = load_batch(split.images, range(start, stop), size).to(device)

@@ -10,11 +10,16 @@ from typing import Sequence
 
 import numpy as np
 
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError
 from vlpbench.datasets.base import (
-    ClassificationDataset, ClassificationSplit, DatasetOptions, SegmentationDataset, SegmentationSplit,
+    ClassificationDataset,
+    ClassificationSplit,
+    DatasetOptions,
+    SegmentationDataset,
+    SegmentationSplit,
 )
 from vlpbench.datasets.files import FileImageSource, FileMaskSource, require_dir
+from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 
 #: seed of every documented split of a dataset without an official one (saved beside the data)
 SPLIT_SEED = 0
@@ -64,7 +69,6 @@ def dataset_root(options: DatasetOptions, name: str, folders: Sequence[str], mar
 
 def class_prompts(classes: Sequence[ClassTerm]) -> dict[str, list[str]]:
     """zh and en prompt terms, one per class."""
-    from vlpbench.datasets.knowledge_base import load_knowledge_base
 
     prompts: dict[str, list[str]] = {}
     for language in ("zh", "en"):

@@ -4,11 +4,16 @@ documented fixed split (one image per patient)."""
 
 from __future__ import annotations
 
-from vlpbench.benchmark.registry import register_dataset
+from vlpbench.core.registry import register_dataset
 from vlpbench.datasets.base import DatasetOptions, SegmentationDataset
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
-    FRACTIONS, LESIONS, SPLIT_SEED, dataset_root, image_files, segmentation_dataset,
+    FRACTIONS,
+    LESIONS,
+    SPLIT_SEED,
+    dataset_root,
+    image_files,
+    segmentation_dataset,
 )
 
 NAME = "fgadr"

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.benchmark.registry import register_dataset
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
-    SPLIT_SEED, VAL_FRACTIONS, ClassTerm, classification_dataset, dataset_root, image_files,
+    SPLIT_SEED,
+    VAL_FRACTIONS,
+    ClassTerm,
+    classification_dataset,
+    dataset_root,
+    image_files,
 )
 
 NAME = "fives"

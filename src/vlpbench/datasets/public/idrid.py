@@ -4,11 +4,16 @@ mask file for a lesion has none of it); validation = a documented share of the t
 
 from __future__ import annotations
 
-from vlpbench.benchmark.registry import register_dataset
+from vlpbench.core.registry import register_dataset
 from vlpbench.datasets.base import DatasetOptions, SegmentationDataset
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
-    LESIONS, SPLIT_SEED, VAL_FRACTIONS, dataset_root, image_files, segmentation_dataset,
+    LESIONS,
+    SPLIT_SEED,
+    VAL_FRACTIONS,
+    dataset_root,
+    image_files,
+    segmentation_dataset,
 )
 
 NAME = "idrid"

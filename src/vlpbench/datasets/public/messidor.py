@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlpbench.benchmark.registry import register_dataset
+from vlpbench.core.registry import register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, fixed_split, read_table, require_dir, require_values, split_file
 from vlpbench.datasets.public._common import FRACTIONS, SPLIT_SEED, ClassTerm, classification_dataset, dataset_root

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlpbench.benchmark.registry import register_dataset
+from vlpbench.core.registry import register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, read_table, require_values
 from vlpbench.datasets.public._common import ClassTerm, classification_dataset, dataset_root, image_files

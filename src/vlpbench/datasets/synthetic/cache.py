@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vlpbench import __version__
-from vlpbench.benchmark.atomic import atomic_write, atomic_write_json
+from vlpbench._version import __version__
+from vlpbench.core.atomic import atomic_write, atomic_write_json
 
 
 def cached_generation(

@@ -21,7 +21,7 @@ CJK_FONTS = (
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The first installed CJK-capable font family known to matplotlib, or None."""
-    from matplotlib import font_manager
+    from matplotlib import font_manager  # noqa: PLC0415 — matplotlib is heavy and only needed when a figure is drawn
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
@@ -57,8 +57,8 @@ def contact_sheet(samples: list[tuple[np.ndarray, str, list[str]]], out: Path, c
     Uses a CJK font when one is installed; otherwise Chinese glyphs render as boxes and the
     per-glyph "missing from font" warnings are silenced.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 — matplotlib is heavy and only needed when a figure is drawn
+    from matplotlib.figure import Figure  # noqa: PLC0415 — matplotlib is heavy and only needed when a figure is drawn
 
     n = max(1, len(samples))
     cols = min(columns, n)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, uniform_filter
 
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.synthetic.latent import EyeFindings
 
 LESION_MASKS = ("hemorrhage", "cotton_wool_spot", "hard_exudate")
@@ -149,7 +151,7 @@ class _Scene:
 
     def rng(self, key: str) -> np.random.Generator:
         if key not in self._rngs:
-            self._rngs[key] = np.random.Generator(np.random.PCG64([self.base_seed, _CAT_INDEX[key]]))
+            self._rngs[key] = data_rng([self.base_seed, _CAT_INDEX[key]])
         return self._rngs[key]
 
     def box(self, p, radius: float) -> tuple[slice, slice]:
@@ -291,7 +293,7 @@ N_TREES = 128  # vessel trees in the bank; each eye rotates, scales and mirrors 
 @lru_cache(maxsize=512)
 def _tree(size: int, tree_id: int) -> _Vessels:
     """Canonical tree `tree_id` (right eye, disc at the origin), sampled for `size` px."""
-    return _densify(_grow_tree(np.random.default_rng([0x7EE5, tree_id])), size / 2)
+    return _densify(_grow_tree(data_rng([0x7EE5, tree_id])), size / 2)
 
 
 def _place_tree(t: _Vessels, sc: _Scene, rot: float, zoom: float) -> _Vessels:
@@ -482,7 +484,6 @@ def _vessels(sc: _Scene) -> None:
         k = 0.5 + 0.5 * sev
         cross = (aa > 0.35) & (va > 0.35) & (sc.dd > 1.5 * sc.disc_r)
         reach = max(1, int(round(sc.scale * VEIN_WIDTH * (0.8 + 0.8 * k))))
-        from scipy.ndimage import uniform_filter  # lazy: scipy.ndimage is slow to import
 
         near = uniform_filter(cross.astype(np.float32), size=2 * reach + 1) > 0.01
         va = va * (1 - (0.5 + 0.4 * k) * near * (aa < 0.35))
@@ -825,7 +826,6 @@ def _vitreous_opacity(sc: _Scene, rng) -> None:
 def _cataract(sc: _Scene, rng) -> None:
     """Lens opacity: blur, haze towards a warm grey, contrast loss."""
     sigma = (0.004 + 0.014 * sc.sev) * sc.size
-    from scipy.ndimage import gaussian_filter  # lazy: scipy.ndimage is slow to import
 
     sc.img = gaussian_filter(sc.img, (0, sigma, sigma), truncate=2.5)
     h = 0.22 + 0.38 * sc.sev

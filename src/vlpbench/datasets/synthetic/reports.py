@@ -15,8 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.datasets.knowledge_base import KnowledgeBase, load_knowledge_base
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.datasets.labels.knowledge_base import KnowledgeBase, load_knowledge_base
 from vlpbench.datasets.synthetic.latent import EyeFindings
 from vlpbench.datasets.synthetic.sampler import DR_STAGE_IMPLIES
 

@@ -16,9 +16,9 @@ from itertools import accumulate
 
 import numpy as np
 
-from vlpbench.benchmark.errors import VlpbenchError
-from vlpbench.datasets.knowledge_base import CATEGORY_KEYS, load_knowledge_base
-from vlpbench.datasets.label_stats import mean_label_entropy
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS, load_knowledge_base
+from vlpbench.datasets.labels.label_stats import mean_label_entropy
 from vlpbench.datasets.synthetic.latent import EyeFindings
 
 # disease: (weight among primary findings, {associated lesion: probability})

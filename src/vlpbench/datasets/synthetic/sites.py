@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
-from vlpbench.benchmark.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,6 @@ def apply_site(image: np.ndarray, masks: np.ndarray | None, site: Site,
             masks = _zoom(masks, site.fov_scale, 0)
     sigma = site.blur * size
     if sigma > 0.05:
-        from scipy.ndimage import gaussian_filter  # lazy: scipy.ndimage is slow to import
-
         img = gaussian_filter(img, (0, sigma, sigma), truncate=3.0)
     if site.vignetting:
         img *= 1 - np.float32(site.vignetting) * _vignette_falloff(size)

@@ -1,0 +1,131 @@
+"""The `bench` command line: a thin layer over the library. `main(argv) -> exit code`.
+
+One parser function per subcommand; each subcommand's work is `commands.cmd_<name>`. Defaults
+of configuration values live only in the config schema and the plugins' `Options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from vlpbench._version import __version__
+from vlpbench.app import commands
+from vlpbench.app.arguments import add_config_arguments, floats, names
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import STRATEGIES
+
+Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _run_parser(commands_: Subparsers) -> None:
+    run = commands_.add_parser("run", help="pretrain (cached) and evaluate strategies on tasks")
+    run.add_argument("--strategy", required=True, type=names, help="name(s), comma-separated, or 'all'")
+    run.add_argument("--task", required=True, type=names, help="name(s), comma-separated, or 'all'")
+    run.add_argument("--dataset", type=names, help="dataset name(s); default: the task's default sets")
+    run.add_argument("--seeds", type=int, help="number of paired seeds (default: eval.seeds)")
+    run.add_argument("--fraction", type=floats, help="training fractions, e.g. 0.01,0.1,1.0")
+    run.add_argument("--skip-bad-images", action="store_true", help="skip undecodable images and count them")
+    run.add_argument("--force", action="store_true", help="redo pretraining and existing records")
+    run.add_argument("--workers", type=int, help="worker processes of one thread each (default 1; 2 on a 2-core machine)")
+    add_config_arguments(run)
+
+
+def _list_parser(commands_: Subparsers) -> None:
+    listing = commands_.add_parser("list", help="list registered strategies, tasks and datasets")
+    listing.add_argument("kind", nargs="?", choices=["strategies", "tasks", "datasets"])
+    listing.add_argument("--cards", type=Path, metavar="OUT.md",
+                         help="with 'datasets': write the public datasets' data cards as markdown to OUT.md")
+
+
+def _labels_parser(commands_: Subparsers) -> None:
+    labels = commands_.add_parser("labels", help="expert-knowledge report converter")
+    labels.add_argument("reports", nargs="?", type=Path, help="CSV of reports")
+    labels.add_argument("--out", type=Path, help="output CSV (input columns + one 0/1 column per category)")
+    labels.add_argument("--text-column", default="report")
+    labels.add_argument("--lang", default="zh", choices=["zh", "en"])
+    labels.add_argument("--text", help="convert one report and print its positive categories")
+
+
+def _data_parser(commands_: Subparsers) -> None:
+    data = commands_.add_parser("data", help="write the synthetic sets to disk, or draw a contact sheet")
+    data.add_argument("action", choices=["write", "preview"])
+    data.add_argument("--out", type=Path, required=True)
+    add_config_arguments(data)
+
+
+def _leaderboard_parser(commands_: Subparsers) -> None:
+    board = commands_.add_parser("leaderboard", help="regenerate leaderboards/*.md and *.csv from result records")
+    board.add_argument("--results", type=Path, default=Path("results"))
+    board.add_argument("--out", type=Path, default=Path("leaderboards"))
+    board.add_argument("--correction", default="none", choices=["none", "holm"])
+
+
+def _new_parser(commands_: Subparsers) -> None:
+    new = commands_.add_parser("new", help="scaffold a plugin")
+    new.add_argument("kind", choices=["strategy"])
+    new.add_argument("name")
+    new.add_argument("--dir", type=Path, default=None, help="package folder (default: vlpbench/strategies)")
+    new.add_argument("--tests", type=Path, default=Path("tests"))
+
+
+def _speed_parser(commands_: Subparsers) -> None:
+    speed = commands_.add_parser("speed", help="median step time per strategy on the configured encoders")
+    speed.add_argument("--strategy", type=names, default=["all"])
+    speed.add_argument("--steps", type=int, default=20)
+    add_config_arguments(speed)
+
+
+def _study_parser(commands_: Subparsers) -> None:
+    study = commands_.add_parser("study", help="ViLReF studies")
+    study.add_argument("name", choices=["label-entropy"])
+    study.add_argument("--out", type=Path, default=Path("leaderboards"))
+    study.add_argument("--strategy", type=names, default=None,
+                       help="default: the strategies tagged 'contrastive' (" + "see `bench list strategies`)")
+    study.add_argument("--mle", type=floats, default=[0.05, 0.075, 0.1, 0.125, 0.15])
+    study.add_argument("--workers", type=int, help="worker processes of one thread each (default 1)")
+    add_config_arguments(study)
+
+
+def _plot_parser(commands_: Subparsers) -> None:
+    plot = commands_.add_parser("plot", help="figures")
+    plot.add_argument("name", choices=["tsne"])
+    plot.add_argument("--strategy", required=True)
+    plot.add_argument("--dataset", required=True)
+    plot.add_argument("--out", type=Path, default=None)
+    add_config_arguments(plot)
+
+
+PARSERS = (_run_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _new_parser,
+           _speed_parser, _study_parser, _plot_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="vlpbench: benchmark medical vision-language pretraining strategies")
+    parser.add_argument("--version", action="version", version=f"vlpbench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for add in PARSERS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        if args.command == "study" and args.strategy is None:
+            args.strategy = STRATEGIES.tagged("contrastive")
+        return getattr(commands, f"cmd_{args.command}")(args, console)
+    except VlpbenchError as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; finished results are kept and the next run resumes")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Implementations of the `bench` subcommands (argument parsing lives in cli.py and arguments.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from vlpbench.app.arguments import config_from
+from vlpbench.app.data import preview_synthetic, write_synthetic
+from vlpbench.app.plot import tsne_figure
+from vlpbench.app.scaffold import new_strategy
+from vlpbench.app.speed import speed_table
+from vlpbench.app.study import label_entropy_study
+from vlpbench.core.distributed import init_from_env, is_main_process
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS
+from vlpbench.datasets.labels.converter import ReportConverter
+from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
+from vlpbench.datasets.labels.label_csv import label_reports_csv
+from vlpbench.engine.grid import run_grid
+from vlpbench.report.leaderboard import build_leaderboards
+from vlpbench.report.summary import summary_tables
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    config = config_from(args)
+    init_from_env()  # a no-op unless launched by torchrun
+    records = run_grid(config, args.strategy, args.task, args.dataset, force=args.force)
+    if is_main_process():
+        for table in summary_tables(records):
+            console.print(table)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    registries = {"strategies": STRATEGIES, "tasks": TASKS, "datasets": DATASETS}
+    for kind, registry in registries.items():
+        if args.kind and kind != args.kind:
+            continue
+        table = Table(title=kind, title_justify="left")
+        for column in ("name", "description", "reference"):
+            table.add_column(column)
+        for entry in registry.entries():
+            table.add_row(entry.name, entry.description, entry.reference)
+        console.print(table)
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace, console: Console) -> int:
+    if args.text is not None:
+        keys = ReportConverter(load_knowledge_base(args.lang)).positive_keys(args.text)
+        console.print(" ".join(keys) if keys else "(no findings recognised)", highlight=False)
+        return 0
+    if args.reports is None or args.out is None:
+        raise VlpbenchError("bench labels: give REPORTS.csv --out LABELS.csv, or --text \"report\"")
+
+    stats = label_reports_csv(args.reports, args.out, args.text_column, args.lang)
+    console.print(f"wrote {args.out}", highlight=False)
+    console.print(stats.summary() if hasattr(stats, "summary") else str(stats), highlight=False)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace, console: Console) -> int:
+    config = config_from(args)
+    if args.action == "write":
+        written = write_synthetic(config, args.out)
+        console.print(f"wrote {len(written)} sets under {args.out}: {', '.join(written)}", highlight=False)
+    else:
+        preview_synthetic(config, args.out)
+        console.print(f"wrote {args.out}", highlight=False)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
+    if not args.results.is_dir():
+        raise VlpbenchError(f"results folder {args.results} does not exist (run `bench run` first)")
+    paths = build_leaderboards(args.results, args.out, correction=args.correction)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def cmd_new(args: argparse.Namespace, console: Console) -> int:
+    plugin, test = new_strategy(args.name, args.dir, args.tests)
+    console.print(f"wrote {plugin}\nwrote {test}", highlight=False)
+    return 0
+
+
+def cmd_speed(args: argparse.Namespace, console: Console) -> int:
+    console.print(speed_table(config_from(args), args.strategy, args.steps))
+    return 0
+
+
+def cmd_study(args: argparse.Namespace, console: Console) -> int:
+    paths = label_entropy_study(config_from(args), args.strategy, args.mle, args.out)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace, console: Console) -> int:
+    path = tsne_figure(config_from(args), args.strategy, args.dataset, args.out)
+    console.print(f"wrote {path}", highlight=False)
+    return 0

@@ -1,0 +1,166 @@
+"""Plugin registries for strategies, tasks and datasets.
+
+A plugin registers with one decorator and an explicit name. Modules inside the
+`vlpbench.strategies`, `vlpbench.tasks` and `vlpbench.datasets` packages are imported
+automatically; other packages register through the entry-point groups of the same names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field, is_dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, TypeVar
+
+from vlpbench.core.errors import VlpbenchError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Frozen metadata a plugin declares next to its code; leaderboards, the scheduler, the CLI
+    and the docs read it from the registry, so no engine file names a plugin.
+
+    `tags` carry roles such as "baseline" (the default comparison row), "contrastive" (used by
+    the label-entropy study), "zero-shot", or ablation components "ablation:SA" / "ablation:BE".
+    `profiles` maps a profile name to overrides of the plugin's `Options` for that profile."""
+
+    title: str = ""
+    order: int = 100
+    reference: str = ""
+    bibtex: str = ""
+    default_datasets: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    cost: float = 1.0
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered plugin: its object, one-line description, metadata, options class and origin."""
+
+    name: str
+    obj: Any
+    description: str
+    reference: str
+    origin: str
+    info: PluginInfo = field(default_factory=PluginInfo)
+    options: type | None = None
+
+    def default_options(self, profile: str) -> Any:
+        """The plugin's `Options` with its paper defaults and the profile's overrides."""
+        if self.options is None:
+            return None
+        return self.options(**self.info.profiles.get(profile, {}))
+
+
+class Registry:
+    """Name → plugin mapping with auto-discovery, duplicate detection and 'did you mean'."""
+
+    def __init__(self, kind: str, package: str, group: str) -> None:
+        self.kind = kind
+        self.package = package
+        self.group = group
+        self._entries: dict[str, Entry] = {}
+        self._discovered = False
+
+    def register(
+        self, name: str, description: str = "", reference: str = "", info: PluginInfo | None = None,
+        options: type | None = None,
+    ) -> Callable[[T], T]:
+        """Decorator: register `obj` under `name`; a second plugin with that name is an error.
+
+        `options` (default: the object's `Options` attribute) is a dataclass of the plugin's own
+        settings with paper defaults; it becomes the config section `<kind>.<name>`. A class
+        gets `registered_name` so it can find its section."""
+
+        def decorator(obj: T) -> T:
+            origin = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
+            if name in self._entries and self._entries[name].origin != origin:
+                raise VlpbenchError(
+                    f"duplicate {self.kind} name '{name}': registered by "
+                    f"{self._entries[name].origin} and by {origin}"
+                )
+            doc = description or (inspect.getdoc(obj) or "").split("\n")[0]
+            meta = info or PluginInfo(reference=reference)
+            option_class = options if options is not None else getattr(obj, "Options", None)
+            if option_class is not None and not is_dataclass(option_class):
+                raise VlpbenchError(f"{self.kind} '{name}': Options must be a dataclass, got {option_class!r}")
+            self._entries[name] = Entry(name, obj, doc, reference or meta.reference, origin, meta, option_class)
+            if inspect.isclass(obj):
+                obj.registered_name = name
+            return obj
+
+        return decorator
+
+    def discover(self) -> None:
+        """Import every module of the built-in package, then every entry point of the group."""
+        if self._discovered:
+            return
+        self._discovered = True
+        package = importlib.import_module(self.package)
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{self.package}."):
+            if not module.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(module.name)
+        for entry_point in entry_points(group=self.group):
+            entry_point.load()
+
+    def names(self) -> list[str]:
+        self.discover()
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        self.discover()
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def entry(self, name: str) -> Entry:
+        """The entry for `name`, or an error with close matches and the full list."""
+        self.discover()
+        if name not in self._entries:
+            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+            hint = f" — did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise VlpbenchError(
+                f"unknown {self.kind} '{name}'{hint} (available: {', '.join(sorted(self._entries))})"
+            )
+        return self._entries[name]
+
+    def get(self, name: str) -> Any:
+        return self.entry(name).obj
+
+    def ordered(self) -> list[Entry]:
+        """Entries in display order (metadata `order`, then name)."""
+        return sorted(self.entries(), key=lambda entry: (entry.info.order, entry.name))
+
+    def tagged(self, tag: str) -> list[str]:
+        """Names whose metadata carries `tag`, in display order."""
+        return [entry.name for entry in self.ordered() if tag in entry.info.tags]
+
+
+STRATEGIES = Registry("strategy", "vlpbench.strategies", "vlpbench.strategies")
+TASKS = Registry("task", "vlpbench.tasks", "vlpbench.tasks")
+DATASETS = Registry("dataset", "vlpbench.datasets", "vlpbench.datasets")
+
+
+def register_strategy(
+    name: str, description: str = "", reference: str = "", info: PluginInfo | None = None, options: type | None = None,
+) -> Callable[[T], T]:
+    """Register a strategy class (a `vlpbench.strategies.base.Strategy` subclass) or factory."""
+    return STRATEGIES.register(name, description, reference, info, options)
+
+
+def register_task(
+    name: str, description: str = "", reference: str = "", info: PluginInfo | None = None, options: type | None = None,
+) -> Callable[[T], T]:
+    """Register a task class (a `vlpbench.tasks.base.Task` subclass)."""
+    return TASKS.register(name, description, reference, info, options)
+
+
+def register_dataset(
+    name: str, description: str = "", reference: str = "", info: PluginInfo | None = None, options: type | None = None,
+) -> Callable[[T], T]:
+    """Register a dataset builder: `builder(options: DatasetOptions) -> Dataset`."""
+    return DATASETS.register(name, description, reference, info, options)

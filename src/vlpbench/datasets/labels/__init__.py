@@ -1,0 +1,1 @@
+"""Expert knowledge base (YAML per language), report converter and label statistics."""

@@ -1,0 +1,1 @@
+"""Shared image/text towers, tokenizer, Chinese-CLIP import, local weights, MLM warm start, preprocessing."""

@@ -1,0 +1,151 @@
+"""`bench run`: pretrain (or reuse) each strategy, then evaluate every (task, dataset, seed,
+fraction) that has no record yet, writing each record atomically as soon as it is done."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from vlpbench.core.config import RunConfig, config_hash, grid_hash, plugin_options
+from vlpbench.core.distributed import is_distributed, is_main_process
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.progress import progress_bar
+from vlpbench.core.provenance import git_commit, package_versions
+from vlpbench.core.records import append_run_log, grid_dir, make_record, read_record, record_path, write_record
+from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS
+from vlpbench.core.seeding import seeded
+from vlpbench.encoders.towers import describe_encoders
+from vlpbench.engine.parallel import run_parallel
+from vlpbench.engine.pretraining import peak_memory_mb
+from vlpbench.engine.run_cache import Workspace, checkpoint_key
+from vlpbench.tasks.base import Task, TaskContext
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cell of the grid: evaluate `strategy` (pretrained with run seed `pretrain_seed`) on
+    `dataset` with `task`, downstream seed `seed`, training fraction `fraction`."""
+
+    task: str
+    dataset: str
+    strategy: str
+    seed: int
+    fraction: float
+    pretrain_seed: int = 0
+
+
+def expand(names: list[str], registry_names: list[str]) -> list[str]:
+    return registry_names if names == ["all"] else names
+
+
+def plan_jobs(config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None) -> list[Job]:
+    """Every job of the grid, validating every name before anything runs."""
+    strategies = expand(strategies, STRATEGIES.names())
+    tasks = expand(tasks, TASKS.names())
+    for name in strategies:
+        STRATEGIES.entry(name)
+    jobs = []
+    for task_name in tasks:
+        task_class = TASKS.get(task_name)
+        dataset_names = datasets or list(TASKS.entry(task_name).info.default_datasets)
+        for name in dataset_names:
+            DATASETS.entry(name)
+        seeds = [0] if task_class.deterministic else list(range(config.eval.seeds))
+        fractions = config.eval.fractions if task_class.uses_fractions else [1.0]
+        jobs += [Job(task_name, d, s, seed, f, config.pretrain.seed)
+                 for d in dataset_names for s in strategies for seed in seeds for f in fractions]
+    return jobs
+
+
+def run_grid(
+    config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None = None, force: bool = False,
+) -> list[dict[str, Any]]:
+    """Run the grid; returns all records of the grid (new and reused)."""
+    jobs = plan_jobs(config, strategies, tasks, datasets)
+    grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
+    todo = [job for job in jobs if force or not _is_current(_path(grid, job), record_key(config, job))]
+    if config.workers < 1:
+        raise VlpbenchError(f"workers: expected an integer >= 1, got {config.workers}")
+    if config.workers > 1 and is_distributed():
+        raise VlpbenchError("--workers > 1 cannot be combined with torchrun; use one or the other")
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    if config.workers > 1 and todo:
+        run_parallel(config, todo, force, _evaluate, partial(_path, grid))
+    else:
+        _run_serial(config, todo, force, grid)
+    if todo and is_main_process():
+        append_run_log(grid, {
+            "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "wall_time_s": round(time.perf_counter() - clock, 1),
+            "records": len(todo), "workers": config.workers, "threads": config.threads, "cpus": os.cpu_count(),
+            "git_commit": git_commit(),
+        })
+    return [read_record(_path(grid, job)) for job in jobs] if is_main_process() else []
+
+
+def _run_serial(config: RunConfig, todo: list[Job], force: bool, grid: Path) -> None:
+    """Pretrain (every torchrun rank joins) then evaluate `todo` in this process (rank 0 writes)."""
+    workspace = Workspace(config)
+    task_objects: dict[str, Task] = {}
+    for job in todo:
+        if job.task not in task_objects:
+            task_objects[job.task] = TASKS.get(job.task)(config)
+    for name, seed in dict.fromkeys((job.strategy, job.pretrain_seed) for job in todo):  # every rank joins pretraining
+        workspace.checkpoint(name, seed, force=force)
+    if not is_main_process():  # evaluation is single-process; rank 0 writes every record
+        return
+    with progress_bar("evaluate", len(todo), enabled=bool(todo)) as advance:
+        for job in todo:
+            record = _evaluate(workspace, task_objects[job.task], job, workspace.checkpoint(job.strategy, job.pretrain_seed))
+            write_record(_path(grid, job), record)
+            advance(f"{job.task} {job.dataset} {job.strategy} seed {job.seed}")
+
+
+def _path(grid: Path, job: Job) -> Path:
+    return record_path(grid, job.task, job.dataset, job.strategy, job.seed, job.fraction)
+
+
+def record_key(config: RunConfig, job: Job) -> str:
+    """Hash of what one record depends on: its checkpoint's key, the shared evaluation protocol,
+    *that* task's options, and the cell (dataset, seed, fraction). Another task's or another
+    strategy's options do not enter it."""
+    shared_eval = {k: v for k, v in asdict(config.eval).items() if k not in ("seeds", "fractions")}
+    return config_hash({
+        "checkpoint": checkpoint_key(config, job.strategy, job.pretrain_seed), "task": job.task,
+        "options": plugin_options(config, "task", job.task), "eval": shared_eval,
+        "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction,
+    })
+
+
+def _is_current(path: Path, key: str) -> bool:
+    """A record exists for this cell and was computed from the same inputs."""
+    return path.exists() and read_record(path).get("record_key") == key
+
+
+def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[str, Any]:
+    config = workspace.config
+    common = {
+        "strategy": job.strategy, "task": job.task, "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction,
+        "pretrain_seed": job.pretrain_seed, "profile": config.profile, "config_hash": grid_hash(config),
+        "record_key": record_key(config, job), "checkpoint_hash": checkpoint.sha256,
+        "corpus": workspace.corpus_summary(), "encoders": describe_encoders(config.encoders),
+        "pretrain": {k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
+        "versions": package_versions(), "git_commit": git_commit(), "config": asdict(config),
+    }
+    if task.needs_text_tower and not checkpoint.model.has_text_tower:
+        return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],
+                           wall_time_s=0.0, peak_memory_mb=0.0)
+    dataset = workspace.dataset(job.dataset, task.image_size(config))
+    task.check_dataset(dataset)
+    context = TaskContext(workspace.root / "cache" / job.task, checkpoint.sha256, str(workspace.device))
+    start = time.perf_counter()
+    with seeded(job.seed):
+        result = task.evaluate(checkpoint.model, dataset, job.seed, job.fraction, context)
+    return make_record(
+        **common, status="ok", metrics=result.metrics, ci=result.ci, bootstrap=result.bootstrap, warnings=result.warnings,
+        wall_time_s=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(workspace.device),
+    )

@@ -1,0 +1,218 @@
+"""The run cache: corpus, tokenizer, the shared MLM-warm-started text encoder and pretrained
+checkpoints, each keyed by the hash of the config sections it depends on, so a second
+`bench run` (or another strategy) reuses them. Checkpoints are safetensors + a meta file with
+the SHA-256 of the weights; a mismatch is reported as a corrupt cache entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from vlpbench.core.atomic import atomic_write, atomic_write_json
+from vlpbench.core.config import RunConfig, config_hash, plugin_options
+from vlpbench.core.distributed import is_main_process
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.provenance import git_commit, package_versions
+from vlpbench.core.registry import DATASETS, STRATEGIES
+from vlpbench.core.seeding import seeded, strategy_init_seed
+from vlpbench.datasets.base import Dataset, DatasetOptions, PretrainCorpus
+from vlpbench.datasets.corpus import build_corpus
+from vlpbench.datasets.labels.label_stats import mean_label_entropy
+from vlpbench.encoders.mlm_warmstart import mlm_pretrain
+from vlpbench.encoders.tokenizer import CharTokenizer, HFTokenizer, Tokenizer
+from vlpbench.encoders.towers import TextEncoder, build_text_encoder
+from vlpbench.engine.pretraining import pretrain
+from vlpbench.strategies.base import Strategy, StrategyContext
+
+
+def checkpoint_key(config: RunConfig, name: str, seed: int) -> str:
+    """Hash of what a checkpoint depends on: encoders, corpus, pretraining settings with the run
+    seed, *that* strategy's options, and the keys of the checkpoints it requires."""
+    pretrain_section = {**asdict(config.pretrain), "seed": seed}
+    required = {other: checkpoint_key(config, other, seed) for other in STRATEGIES.get(name).requires}
+    return config_hash({"strategy": name, "encoders": asdict(config.encoders), "corpus": asdict(config.corpus),
+                        "pretrain": pretrain_section, "options": plugin_options(config, "strategy", name),
+                        "requires": required})
+
+
+@dataclass
+class Checkpoint:
+    """A pretrained strategy and where/how it was made."""
+
+    name: str
+    model: Strategy
+    directory: Path
+    sha256: str
+    meta: dict[str, Any]
+
+
+class Workspace:
+    """Everything `bench run` builds once and shares between strategies, tasks and seeds."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.root = Path(config.runs_dir) / config.profile
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+        )
+        self._corpus: PretrainCorpus | None = None
+        self._tokens: tuple[Tokenizer, torch.Tensor, torch.Tensor] | None = None
+        self._text_state: dict[str, torch.Tensor] | None = None
+        self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
+        self._datasets: dict[str, Dataset] = {}
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as error:
+            raise VlpbenchError(f"run directory {self.root} is not writable: {error.strerror}") from None
+
+    # -- data -------------------------------------------------------------------------------
+    def dataset_options(self, image_size: int) -> DatasetOptions:
+        evaluation = self.config.eval
+        return DatasetOptions(
+            image_size=image_size, seed=0, data_root=Path(evaluation.data_root) if evaluation.data_root else None,
+            size_scale=evaluation.dataset_scale, skip_bad_images=evaluation.skip_bad_images, cache_dir=self.root / "data",
+        )
+
+    def dataset(self, name: str, image_size: int) -> Dataset:
+        key = f"{name}@{image_size}"
+        if key not in self._datasets:
+            self._datasets[key] = DATASETS.get(name)(self.dataset_options(image_size))
+        return self._datasets[key]
+
+    def corpus(self) -> PretrainCorpus:
+        if self._corpus is None:
+            self._corpus = build_corpus(self.config.corpus, self.root / "data")
+        return self._corpus
+
+    def corpus_summary(self) -> dict[str, Any]:
+        corpus = self.corpus()
+        return {"name": corpus.name, "size": len(corpus.reports), "mle": round(mean_label_entropy(corpus.labels), 4)}
+
+    def tokens(self) -> tuple[Tokenizer, torch.Tensor, torch.Tensor]:
+        """The shared tokenizer and the tokenised corpus reports."""
+        if self._tokens is None:
+            text = self.config.encoders.text
+            corpus = self.corpus()
+            hf_directory = self.config.encoders.clip_checkpoint or text.hf_dir
+            if hf_directory:
+                tokenizer: Tokenizer = HFTokenizer(hf_directory)
+            else:
+                tokenizer = CharTokenizer.build(corpus.reports[i] for i in corpus.train_indices)
+            ids, mask = tokenizer.encode(corpus.reports, text.max_length)
+            self._tokens = (tokenizer, ids, mask)
+        return self._tokens
+
+    # -- shared text initialisation ----------------------------------------------------------
+    def build_text_encoder(self) -> TextEncoder:
+        """A fresh text encoder carrying the shared initial weights (identical for every strategy)."""
+        tokenizer, ids, mask = self.tokens()
+        state = self._mlm_state(ids, mask) if self.config.pretrain.mlm_steps > 0 else None
+        encoder = build_text_encoder(self.config.encoders, tokenizer)
+        if state is not None:
+            encoder.backbone.load_state_dict(state)
+        return encoder
+
+    def _mlm_state(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The MLM warm-started text backbone: from the cache, or trained from a fixed seed on a
+        forked RNG, so the caller's random stream is the same whether it was cached or not."""
+        if self._text_state is not None:
+            return self._text_state
+        with seeded(self.config.corpus.seed):  # shared by every run seed: part of the fixed initialisation
+            self._text_state = self._warm_started_backbone(ids, mask)
+        return self._text_state
+
+    def _warm_started_backbone(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        encoder = build_text_encoder(self.config.encoders, self.tokens()[0])
+        section = {"encoders": asdict(self.config.encoders), "corpus": asdict(self.config.corpus),
+                   "mlm_steps": self.config.pretrain.mlm_steps, "mlm_lr": self.config.pretrain.mlm_lr}
+        directory = self.root / f"text-mlm-{config_hash(section)}"
+        weights = directory / "model.safetensors"
+        if weights.exists():
+            self._verify(directory)
+            load_model(encoder.backbone, str(weights), strict=True)
+        else:
+            tokenizer = self.tokens()[0]
+            start = time.perf_counter()
+            losses = mlm_pretrain(encoder.backbone, self.config.encoders.text, tokenizer, ids, mask,
+                                  self.config.pretrain.mlm_steps, self.config.pretrain.batch_size, self.config.pretrain.mlm_lr, seed=0)
+            if is_main_process():
+                self._save(encoder.backbone, directory, {"kind": "text-mlm", "losses": losses,
+                                                         "wall_time_s": time.perf_counter() - start, "config": section})
+        return {k: v.detach().clone() for k, v in encoder.backbone.state_dict().items()}
+
+    # -- pretrained strategies ---------------------------------------------------------------
+
+    def checkpoint(self, name: str, seed: int | None = None, force: bool = False) -> Checkpoint:
+        """The `name` strategy pretrained with run seed `seed` (default `pretrain.seed`) from the
+        cache, pretraining it (and what it requires, with the same seed) first if needed."""
+        seed = self.config.pretrain.seed if seed is None else seed
+        if (name, seed) in self._checkpoints and not force:
+            return self._checkpoints[(name, seed)]
+        strategy_class = STRATEGIES.get(name)
+        for required in strategy_class.requires:
+            self.checkpoint(required, seed)
+        tokenizer = self.tokens()[0]
+        context = StrategyContext(self.config, tokenizer, self.build_text_encoder,
+                                  lambda other: self.checkpoint(other, seed).model)
+        with seeded(strategy_init_seed(name, seed)):
+            model = strategy_class(context)
+        directory = self.root / f"{name}-{checkpoint_key(self.config, name, seed)}"
+        weights = directory / "model.safetensors"
+        if weights.exists() and not force:
+            meta = self._verify(directory)
+            load_model(model, str(weights), strict=True)
+        else:
+            _, ids, mask = self.tokens()
+            c = self.config
+            stats = pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
+                             seed=seed, out_dir=directory, device=self.device)
+            meta = {"kind": "strategy", "strategy": name, "seed": seed, "pretrain": asdict(stats), "config": asdict(c),
+                    "corpus": self.corpus_summary()}
+            if is_main_process():
+                meta = self._save(model, directory, meta)
+                tokenizer.save(directory)
+        model.to(self.device).eval()
+        self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta)
+        return self._checkpoints[(name, seed)]
+
+    # -- safetensors with integrity check ----------------------------------------------------
+    def _save(self, module: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = directory / "model.safetensors"
+        atomic_write(weights, lambda temp: save_model(module, str(temp)))
+        meta = {**meta, "sha256": _sha256(weights), "versions": package_versions(), "git_commit": git_commit()}
+        atomic_write_json(directory / "meta.json", meta)
+        return meta
+
+    def _verify(self, directory: Path) -> dict[str, Any]:
+        meta_path = directory / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise VlpbenchError(f"cached checkpoint {directory}: meta.json missing or unreadable; delete the folder to retrain") from None
+        actual = _sha256(directory / "model.safetensors")
+        if actual != meta.get("sha256"):
+            raise VlpbenchError(
+                f"cached checkpoint {directory / 'model.safetensors'} is corrupt: SHA-256 {actual[:12]}… "
+                f"does not match meta.json {str(meta.get('sha256'))[:12]}…; delete the folder or rerun with --force"
+            )
+        return meta
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

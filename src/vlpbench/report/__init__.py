@@ -1,0 +1,1 @@
+"""Statistics, leaderboard tables, summaries and figures, computed from result records alone."""

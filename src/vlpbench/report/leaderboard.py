@@ -1,0 +1,460 @@
+"""Leaderboards: markdown + CSV tables regenerated from result records (a pure function of them).
+
+Layout of ViLReF Tables I–III and VIII: rows = strategies, columns = datasets × metrics + Avg,
+cells `mean (std)` over seeds, best mean in bold, a marker where the best row is significantly
+better (paired t-test across seeds). With several label fractions the columns become
+dataset × fraction × metric (M-FLAG Tables 2–3). A deterministic single run carrying bootstrap
+replicates (ood-zsc) shows `point [lo, hi]` and uses the paired bootstrap test. `ablation.md`
+reproduces ViLReF Tables IV–V (clip, wsc-sa, clip-be, wsc on finetune and ood-zsc).
+Same records ⇒ byte-identical files: everything is sorted and floats have fixed formats.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.records import read_run_logs
+from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
+from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
+
+SCHEMA_VERSION = 1
+KEY = ["strategy", "task", "dataset", "fraction", "seed"]
+REQUIRED = ("schema_version", *KEY, "status", "metrics")
+STATUSES = ("ok", "n/a")
+ALPHA = 0.05
+MARK = "†"
+AVG = "Avg"
+CORRECTIONS = ("none", "holm")
+METRIC_ORDER = ("auc", "map", "dsc", "iou")
+METRIC_NAMES = {"auc": "AUC", "map": "mAP", "dsc": "DSC", "iou": "IoU"}
+ABLATION_TAG = "ablation"  # strategies and tasks of the ablation table; components are tags "ablation:<X>"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: a dataset (or `AVG`), a label fraction and a metric."""
+
+    dataset: str
+    fraction: float
+    metric: str
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _load_one(path: Path) -> dict:
+    """Read and check one record; any problem is a VlpbenchError naming the file."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VlpbenchError(f"{path}: malformed JSON result record ({e})") from None
+    if not isinstance(rec, dict):
+        raise VlpbenchError(f"{path}: expected a JSON object (result record)")
+    for name in REQUIRED:
+        if name not in rec:
+            raise VlpbenchError(f"{path}: missing field '{name}'")
+    if rec["schema_version"] != SCHEMA_VERSION:
+        raise VlpbenchError(f"{path}: schema_version {rec['schema_version']!r}, expected {SCHEMA_VERSION}")
+    if rec["status"] not in STATUSES:
+        raise VlpbenchError(f"{path}: status {rec['status']!r}, expected one of {', '.join(STATUSES)}")
+    try:
+        metrics = {str(k): float(v) for k, v in (rec["metrics"] or {}).items()}
+        seed, fraction = int(rec["seed"]), float(rec["fraction"])
+    except (TypeError, ValueError, AttributeError):
+        raise VlpbenchError(f"{path}: 'seed', 'fraction' and 'metrics' values must be numbers") from None
+    corpus, enc, pre = rec.get("corpus") or {}, rec.get("encoders") or {}, rec.get("pretrain") or {}
+    return {
+        "path": str(path), "strategy": str(rec["strategy"]), "task": str(rec["task"]),
+        "dataset": str(rec["dataset"]), "fraction": fraction, "seed": seed, "status": rec["status"],
+        "metrics": metrics, "ci": rec.get("ci") or {}, "bootstrap": rec.get("bootstrap") or {},
+        "warnings": list(rec.get("warnings") or []), "profile": rec.get("profile") or "",
+        "config_hash": rec.get("config_hash") or "", "checkpoint_hash": rec.get("checkpoint_hash") or "",
+        "corpus_name": corpus.get("name") or "", "corpus_size": corpus.get("size"),
+        "corpus_mle": corpus.get("mle"), "encoder_image": enc.get("image") or "",
+        "encoder_text": enc.get("text") or "", "pretrain_wall_time_s": pre.get("wall_time_s"),
+        "pretrain_peak_memory_mb": pre.get("peak_memory_mb"), "wall_time_s": rec.get("wall_time_s"),
+        "peak_memory_mb": rec.get("peak_memory_mb"),
+        "version": (rec.get("versions") or {}).get("vlpbench") or "",
+        "git_commit": rec.get("git_commit") or "", "created": rec.get("created") or "",
+    }
+
+
+def load_records(results_dir: Path) -> pd.DataFrame:
+    """Every `*.json` record under `results_dir` (recursively), one row each, sorted by key.
+
+    Dict-valued fields (`metrics`, `ci`, `bootstrap`) stay dicts; nested header fields are
+    flattened (`corpus_name`, `pretrain_wall_time_s`, `version`, …). Two records with the same
+    (strategy, task, dataset, fraction, seed), e.g. from two grids (`<profile>-<config hash>`
+    folders) under one results folder, are an error naming both files.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise VlpbenchError(f"{results_dir}: results directory not found")
+    rows = [_load_one(p) for p in sorted(results_dir.rglob("*.json"))]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    dup = df[df.duplicated(KEY, keep=False)].sort_values(KEY + ["path"])
+    if not dup.empty:
+        a, b = dup.iloc[0], dup.iloc[1]
+        raise VlpbenchError(
+            f"{a['path']} and {b['path']}: two result records for the same {'/'.join(KEY)} (grids "
+            f"{a['profile']}-{a['config_hash']} and {b['profile']}-{b['config_hash']}); "
+            "point the results folder at one grid"
+        )
+    df["corpus_size"] = pd.to_numeric(df["corpus_size"])
+    for col in ("corpus_mle", "pretrain_wall_time_s", "pretrain_peak_memory_mb", "wall_time_s", "peak_memory_mb"):
+        df[col] = pd.to_numeric(df[col]).astype(float)
+    return df.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- ordering and labels
+
+
+def _info(registry: Registry, name: str) -> PluginInfo:
+    """A plugin's metadata; a name no installed plugin registers (an old record) gets defaults."""
+    return registry.entry(name).info if name in registry.names() else PluginInfo(order=10**6)
+
+
+def _strategy_key(name: str) -> tuple[int, str]:
+    return (_info(STRATEGIES, name).order, name)
+
+
+def _task_title(task: str) -> str:
+    return _info(TASKS, task).title or task
+
+
+def _ablation_components(strategies: list[str]) -> dict[str, list[str]]:
+    """Ablation rows among `strategies` → the components each has ("SA", "BE"), from their tags."""
+    rows = [s for s in STRATEGIES.tagged(ABLATION_TAG) if s in strategies]
+    prefix = f"{ABLATION_TAG}:"
+    return {s: [tag[len(prefix):] for tag in _info(STRATEGIES, s).tags if tag.startswith(prefix)] for s in rows}
+
+
+def _metric_key(metric: str) -> tuple:
+    """auc, map, dsc, iou first; per-lesion metrics (`dsc/hemorrhage`) grouped by lesion, mean last."""
+    base, _, sub = metric.partition("/")
+    rank = METRIC_ORDER.index(base) if base in METRIC_ORDER else len(METRIC_ORDER)
+    return (sub == "", sub, rank, base)
+
+
+def _metric_label(metric: str) -> str:
+    base, _, sub = metric.partition("/")
+    return " ".join([METRIC_NAMES.get(base, base)] + ([sub] if sub else []))
+
+
+def _column_label(col: Column, show_fraction: bool) -> str:
+    parts = [col.dataset] + ([f"{col.fraction * 100:g}%"] if show_fraction else [])
+    return " ".join(parts + [_metric_label(col.metric)])
+
+
+def _num(x: float, fmt: str) -> str:
+    return "–" if pd.isna(x) else format(x, fmt)
+
+
+# ---------------------------------------------------------------- one table
+
+
+def _long(t: pd.DataFrame) -> pd.DataFrame:
+    """One row per (strategy, dataset, fraction, seed, metric) of the `ok` records."""
+    ok = t[t["status"] == "ok"]
+    rows = [
+        (r.strategy, r.dataset, r.fraction, r.seed, m, v)
+        for r in ok.itertuples(index=False)
+        for m, v in r.metrics.items()
+    ]
+    return pd.DataFrame(rows, columns=["strategy", "dataset", "fraction", "seed", "metric", "value"])
+
+
+def _columns(long: pd.DataFrame) -> list[Column]:
+    """Datasets × fractions × metrics (sorted), then Avg per fraction × metric found in ≥ 2 datasets."""
+    keys = long[["dataset", "fraction", "metric"]].drop_duplicates()
+    cols = sorted((Column(*k) for k in keys.itertuples(index=False)),
+                  key=lambda c: (c.dataset, c.fraction, _metric_key(c.metric)))
+    n_ds = keys.groupby(["fraction", "metric"])["dataset"].nunique()
+    avg = sorted((Column(AVG, f, m) for (f, m), n in n_ds.items() if n >= 2),
+                 key=lambda c: (c.fraction, _metric_key(c.metric)))
+    return cols + avg
+
+
+def _averaged(cols: list[Column], avg: Column) -> list[str]:
+    """The datasets an Avg column averages: every dataset with the same fraction and metric."""
+    return [c.dataset for c in cols if c.dataset != AVG and (c.fraction, c.metric) == (avg.fraction, avg.metric)]
+
+
+def _seed_values(long: pd.DataFrame, cols: list[Column]) -> dict[tuple[str, Column], np.ndarray]:
+    """Per (strategy, column): values on the task's common seed axis (NaN = no record for that seed).
+
+    Avg = per-seed mean over every dataset of the column's fraction and metric; a seed missing
+    any dataset has no Avg.
+    """
+    if long.empty:
+        return {}
+    wide = long.set_index(["strategy", "dataset", "fraction", "metric", "seed"])["value"].unstack("seed")
+    out = {(s, Column(d, f, m)): row for (s, d, f, m), row in zip(wide.index, wide.to_numpy())}
+    strategies = sorted(long["strategy"].unique())
+    for col in (c for c in cols if c.dataset == AVG):
+        datasets = _averaged(cols, col)
+        for s in strategies:
+            rows = [out.get((s, Column(d, col.fraction, col.metric))) for d in datasets]
+            if all(r is not None for r in rows) and not np.isnan(avg := np.mean(rows, axis=0)).all():
+                out[(s, col)] = avg
+    return out
+
+
+def _replicates(t: pd.DataFrame, cols: list[Column]) -> tuple[dict, dict]:
+    """Per (strategy, column): bootstrap replicates and the 95 % CI (Avg: dataset-averaged replicates)."""
+    reps, cis = {}, {}
+    for r in t[t["status"] == "ok"].itertuples(index=False):
+        for m in r.metrics:
+            key = (r.strategy, Column(r.dataset, r.fraction, m))
+            if m in r.bootstrap:
+                reps[key] = np.asarray(r.bootstrap[m], dtype=float)
+            cis[key] = tuple(r.ci[m]) if m in r.ci else bootstrap_ci(reps.get(key, []))
+    for col in (c for c in cols if c.dataset == AVG):
+        datasets = _averaged(cols, col)
+        for s in sorted({k[0] for k in reps}):
+            arrays = [reps.get((s, Column(d, col.fraction, col.metric))) for d in datasets]
+            if all(a is not None for a in arrays) and len({a.shape for a in arrays}) == 1:
+                reps[(s, col)] = np.mean(arrays, axis=0)
+                cis[(s, col)] = bootstrap_ci(reps[(s, col)])
+    return reps, cis
+
+
+def _ttest_pvalues(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    """Paired t-tests on the seeds both rows have; one scipy call per pattern of common seeds."""
+    out = np.full(len(pairs), np.nan)
+    groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
+    for i, (a, b) in enumerate(pairs):
+        mask = ~np.isnan(a) & ~np.isnan(b)
+        groups.setdefault(mask.tobytes(), (mask, []))[1].append(i)
+    for mask, idx in groups.values():
+        out[idx] = paired_ttests(np.stack([pairs[i][0][mask] for i in idx]), np.stack([pairs[i][1][mask] for i in idx]))
+    return out.tolist()
+
+
+def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[list[Column], pd.DataFrame, bool]:
+    """Statistics of every (strategy, column) cell, the best row per column and the significance tests."""
+    long = _long(t)
+    cols = _columns(long)
+    values = _seed_values(long, cols)
+    single_run = bool(t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().max() == 1) \
+        and any(bool(b) for b in t["bootstrap"])
+    reps, cis = _replicates(t, cols) if single_run else ({}, {})
+    na = t[t["status"] == "n/a"]
+    na_keys = set(zip(na["strategy"], na["dataset"], na["fraction"]))
+    cells, tests = {}, []  # tests: (column, best strategy, compared strategy)
+    for col in cols:
+        na_strats = {s for s, d, f in na_keys if f == col.fraction and col.dataset in (AVG, d)}
+        for s in strategies:
+            v = values.get((s, col), np.empty(0))
+            v = v[~np.isnan(v)]
+            lo, hi = cis.get((s, col), (np.nan, np.nan))
+            status = "ok" if len(v) else ("n/a" if s in na_strats else "missing")
+            cells[(s, col)] = dict(
+                strategy=s, dataset=col.dataset, fraction=col.fraction, metric=col.metric, status=status,
+                n=len(v), mean=v.mean() if len(v) else np.nan, std=v.std(ddof=1) if len(v) >= 2 else np.nan,
+                lo=lo, hi=hi, best=False, p=np.nan, p_adj=np.nan, significant=False)
+        ranked = [s for s in strategies if cells[(s, col)]["n"]]
+        if ranked:
+            best = max(ranked, key=lambda s: cells[(s, col)]["mean"])  # ties: first in row order
+            shown = format(cells[(best, col)]["mean"], ".2f")
+            for s in ranked:
+                cells[(s, col)]["best"] = format(cells[(s, col)]["mean"], ".2f") == shown
+            tests += [(col, best, s) for s in ranked if s != best]
+    if single_run:
+        pvalues = [paired_bootstrap_p(reps[(b, c)], reps[(s, c)])
+                   if (b, c) in reps and (s, c) in reps and reps[(b, c)].shape == reps[(s, c)].shape else np.nan
+                   for c, b, s in tests]
+    else:
+        pvalues = _ttest_pvalues([(values[(b, c)], values[(s, c)]) for c, b, s in tests])
+    by_column: dict[Column, list[tuple[str, str, float]]] = {}
+    for (c, b, s), p in zip(tests, pvalues):
+        by_column.setdefault(c, []).append((b, s, p))
+    for c, rows in by_column.items():
+        raw = [p for _, _, p in rows]
+        for (b, s, p), p_adj in zip(rows, holm(raw) if correction == "holm" else raw):
+            cell = cells[(s, c)]
+            cell.update(p=p, p_adj=p_adj, significant=bool(p_adj < ALPHA and cell["mean"] < cells[(b, c)]["mean"]))
+    return cols, pd.DataFrame([cells[(s, c)] for c in cols for s in strategies]), single_run
+
+
+def _cell_text(c: dict, single_run: bool) -> str:
+    if c["status"] != "ok":
+        return "n/a" if c["status"] == "n/a" else "–"
+    if single_run:
+        text = f"{c['mean']:.2f}" + ("" if pd.isna(c["lo"]) else f" [{c['lo']:.2f}, {c['hi']:.2f}]")
+    else:
+        text = f"{c['mean']:.2f} ({_num(c['std'], '.2f')})"
+    if c["best"]:
+        return f"**{text}**"
+    return text + (MARK if c["significant"] else "")
+
+
+def _checkpoints(t: pd.DataFrame) -> pd.DataFrame:
+    """One row per pretrained checkpoint (by `checkpoint_hash`, else strategy + config hash)."""
+    ckpt = t["checkpoint_hash"].where(t["checkpoint_hash"] != "", t["strategy"] + ":" + t["config_hash"])
+    return t.assign(ckpt=ckpt).drop_duplicates("ckpt")
+
+
+def _costs(t: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy: pretraining wall time (sum over its distinct checkpoints) and peak memory (max)."""
+    g = _checkpoints(t).groupby("strategy")
+    return pd.DataFrame({"pretrain_wall_time_s": g["pretrain_wall_time_s"].sum(min_count=1),
+                         "pretrain_peak_memory_mb": g["pretrain_peak_memory_mb"].max()})
+
+
+def _table(t: pd.DataFrame, strategies: list[str], expected_seeds: int, correction: str,
+           ablation: dict[str, list[str]] | None = None) -> tuple[str, pd.DataFrame, bool]:
+    """Markdown table (GitHub) and the long CSV frame for the given rows of one task.
+
+    `ablation` (row → its components) adds the check-mark columns of ViLReF Tables IV–V.
+    """
+    components = list(dict.fromkeys(c for parts in (ablation or {}).values() for c in parts))
+    t = t[t["strategy"].isin(strategies)]
+    cols, cells, single_run = _cells(t, strategies, correction)
+    show_fraction = set(t["fraction"]) != {1.0}
+    seeds = t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().groupby("strategy").min()
+    costs = _costs(t)
+    by_cell = {(r["strategy"], Column(r["dataset"], r["fraction"], r["metric"])): r for r in cells.to_dict("records")}
+    headers = ["Strategy", *components, *(_column_label(c, show_fraction) for c in cols),
+               "Pretrain (s)", "Peak mem (MB)"]
+    body, labels = [], {}
+    for s in strategies:
+        labels[s] = s if seeds[s] >= expected_seeds else f"{s} ({seeds[s]}/{expected_seeds} seeds)"
+        body.append([
+            labels[s], *("✓" if c in (ablation or {}).get(s, ()) else "" for c in components), *(_cell_text(by_cell[(s, c)], single_run) for c in cols),
+            _num(costs.at[s, "pretrain_wall_time_s"], ".1f"), _num(costs.at[s, "pretrain_peak_memory_mb"], ".0f"),
+        ])
+    markdown = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    cells.insert(1, "label", cells["strategy"].map(labels))
+    cells = cells.join(costs, on="strategy")
+    return markdown, cells, single_run
+
+
+# ---------------------------------------------------------------- files
+
+
+def _distinct(t: pd.DataFrame, col: str) -> str:
+    vals = sorted({str(v) for v in t[col].unique() if v != "" and not pd.isna(v)})
+    return ", ".join(vals) if vals else "–"
+
+
+def _wall_time(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
+    """The run-log line: wall time of the `bench run` calls that computed this table's grid(s)."""
+    grids = {f"{p}-{h}" for p, h in t[["profile", "config_hash"]].drop_duplicates().itertuples(index=False)}
+    runs = [r for r in run_logs if r.get("grid") in grids]
+    if not runs:
+        return []
+    setups = sorted({f"workers {r.get('workers', 1)} on {r.get('cpus', '?')} CPUs" for r in runs})
+    return [f"- grid wall time: {sum(float(r['wall_time_s']) for r in runs):.0f} s over {len(runs)} `bench run` call(s) "
+            f"computing {sum(int(r['records']) for r in runs)} record(s) of every task in the grid ({'; '.join(setups)})"]
+
+
+def _header(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
+    """Provenance lines stated above a table; date = the newest record's `created` date."""
+    corpora = t.drop_duplicates(["corpus_name", "corpus_size", "corpus_mle"])
+    corpus = sorted(
+        f"{r.corpus_name or '–'} ({_num(r.corpus_size, '.0f')} pairs, mLE {_num(r.corpus_mle, 'g')})"
+        for r in corpora.itertuples(index=False)
+    )
+    encoders = sorted(f"image {image or '–'}; text {text or '–'}"
+                      for image, text in t[["encoder_image", "encoder_text"]].drop_duplicates().itertuples(index=False))
+    ck = _checkpoints(t)
+    pretrain = ck["pretrain_wall_time_s"].sum()
+    evaluation = t["wall_time_s"].sum()
+    created = max((c for c in t["created"] if c), default="")
+    return [
+        f"- profile: {_distinct(t, 'profile')}",
+        f"- corpus: {', '.join(corpus)}",
+        f"- encoders: {' | '.join(encoders)}",
+        f"- config hash: {_distinct(t, 'config_hash')}",
+        f"- code: vlpbench {_distinct(t, 'version')}, git {_distinct(t, 'git_commit')}",
+        f"- date: {created[:10] or '–'}",
+        f"- compute: {pretrain + evaluation:.1f} s in total ({pretrain:.1f} s pretraining "
+        f"{len(ck)} checkpoint(s), {evaluation:.1f} s evaluating {len(t)} record(s))",
+        *_wall_time(t, run_logs),
+    ]
+
+
+def _legend(single_run: bool, correction: str) -> str:
+    corrected = ", Holm-corrected across the rows of each column" if correction == "holm" else ""
+    if single_run:
+        cells = ("Cells: point estimate [95 % percentile bootstrap CI] of one deterministic run, in %. "
+                 "Avg: mean over datasets, CI from the dataset-averaged replicates.")
+        test = "paired bootstrap test over the same resamples"
+    else:
+        cells = ("Cells: mean (sample std) over seeds, in %. "
+                 "Avg: mean over datasets per seed, then mean (std) over seeds.")
+        test = "paired t-test across seeds matched by seed"
+    best = "value" if single_run else "mean"
+    return (f"{cells} **Bold**: best {best} in the column. {MARK}: the best row is significantly better than this row"
+            f" ({test}, p < {ALPHA}{corrected}). `(k/K seeds)`: incomplete row, averaged "
+            "over the seeds that exist. n/a: task not applicable to the strategy; –: no record. "
+            "Pretrain (s) / Peak mem (MB): pretraining wall time and peak memory of the strategy's checkpoint(s).")
+
+
+def _warnings(t: pd.DataFrame) -> list[str]:
+    w = t[["dataset", "warnings"]].explode("warnings").dropna()
+    if w.empty:
+        return []
+    counts = w.groupby(["dataset", "warnings"]).size().sort_index()
+    return ["", "Warnings:", ""] + [f"- {d}: {msg} ({n} record(s))" for (d, msg), n in counts.items()]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
+def _with_task(cells: pd.DataFrame, task: str) -> pd.DataFrame:
+    return pd.concat([pd.Series(task, index=cells.index, name="task"), cells], axis=1)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    return _write(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+
+
+def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none") -> list[Path]:
+    """Write `<task>.md` + `<task>.csv` per task, and `ablation.md` + `.csv`, into `out_dir`.
+
+    `correction` is "none" or "holm" (Holm–Bonferroni across the rows of each column).
+    Returns the written paths, sorted.
+    """
+    if correction not in CORRECTIONS:
+        raise VlpbenchError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
+    df = load_records(Path(results_dir))
+    if df.empty:
+        raise VlpbenchError(f"{results_dir}: no *.json result records found")
+    run_logs = read_run_logs(Path(results_dir))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, ablation_md, ablation_csv = [], [], []
+    for task, t in df.groupby("task", sort=True):
+        strategies = sorted(set(t["strategy"]), key=_strategy_key)
+        expected = int(t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().max())
+        markdown, cells, single_run = _table(t, strategies, expected, correction)
+        title = f"# {_task_title(task)} (`{task}`)"
+        text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _legend(single_run, correction), *_warnings(t)])
+        written.append(_write(out_dir / f"{task}.md", text + "\n"))
+        written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
+        components = _ablation_components(strategies)
+        rows, widest = list(components), max((len(c) for c in components.values()), default=0)
+        if ABLATION_TAG in _info(TASKS, task).tags and any(0 < len(c) < widest for c in components.values()):
+            markdown, cells, single_run = _table(t, rows, expected, correction, ablation=components)
+            ablation_md += [f"## {_task_title(task)} (`{task}`)", "", *_header(t[t["strategy"].isin(rows)], run_logs),
+                            "", markdown, "", _legend(single_run, correction), ""]
+            ablation_csv.append(_with_task(cells, task))
+    if ablation_md:
+        title = ("# Ablation of Weighted Similarity Coupling (ViLReF Tables IV–V): "
+                 "SA = speed adjustment of feature similarity, BE = batch expansion")
+        written.append(_write(out_dir / "ablation.md", "\n".join([title, "", *ablation_md]).rstrip("\n") + "\n"))
+        written.append(_write_csv(out_dir / "ablation.csv", pd.concat(ablation_csv, ignore_index=True)))
+    return sorted(written)

@@ -1,0 +1,55 @@
+"""Frozen backbone features (pooled, before the projection), extracted once per
+(checkpoint, dataset, split) and cached as .npy so every seed and C value reuses them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vlpbench.core.atomic import atomic_write
+from vlpbench.datasets.base import ClassificationSplit, ImageSource
+from vlpbench.encoders.preprocessing import load_batch
+from vlpbench.strategies.base import Strategy
+
+
+def feature_cache_path(cache_dir: Path, checkpoint_hash: str, dataset: str, split_name: str,
+                       split: ClassificationSplit, size: int) -> Path:
+    """Cache file for one split: keyed by checkpoint, dataset, split, image size and a content
+    fingerprint (labels, first and last image) so a regenerated set never reuses stale features."""
+    digest = hashlib.sha256(np.ascontiguousarray(split.labels).tobytes())
+    for index in (0, len(split.images) - 1):
+        digest.update(np.ascontiguousarray(split.images[index]).tobytes())
+    name = f"{dataset}-{split_name}-{size}px-n{len(split.images)}-{digest.hexdigest()[:10]}.npy"
+    return cache_dir / "features" / checkpoint_hash / name
+
+
+def extract_features(
+    model: Strategy, images: ImageSource, indices: np.ndarray, size: int, batch_size: int,
+    device: str | torch.device, cache_path: Path | None,
+) -> np.ndarray:
+    """`model.image_features` of images[indices] as float32 (n, feature_dim), in eval mode
+    without gradients; read from / written atomically to `cache_path` when given."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if cache_path is not None and cache_path.exists():
+        cached = np.load(cache_path)
+        if cached.shape[0] == len(indices):
+            return cached
+    was_training = model.training
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            batch = load_batch(images, indices[start : start + batch_size], size).to(device)
+            parts.append(model.image_features(batch).float().cpu().numpy())
+    model.train(was_training)
+    features = np.concatenate(parts).astype(np.float32)
+    if cache_path is not None:
+        def write(temp: Path) -> None:
+            with open(temp, "wb") as stream:
+                np.save(stream, features)
+
+        atomic_write(cache_path, write)
+    return features
