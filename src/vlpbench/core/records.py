@@ -1,5 +1,8 @@
 """The results store: one JSON record per (strategy, task, dataset, seed, fraction), written
-atomically; a rerun skips existing records unless forced."""
+atomically; a rerun skips a record whose `record_key` still matches unless forced.
+
+The one record schema: `REQUIRED` fields (+ optional ci/bootstrap/warnings/provenance fields),
+`STATUSES`, checked by `validate_record` whenever a record is read."""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ from vlpbench.core.atomic import atomic_write, atomic_write_json
 from vlpbench.core.errors import VlpbenchError
 
 SCHEMA_VERSION = 1
+KEY = ("strategy", "task", "dataset", "fraction", "seed")
+REQUIRED = ("schema_version", *KEY, "status", "metrics")
+STATUSES = ("ok", "n/a")
 
 
 def grid_dir(results_dir: Path, profile: str, config_hash: str) -> Path:
@@ -29,16 +35,36 @@ def make_record(**fields: Any) -> dict[str, Any]:
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    atomic_write_json(path, record)
+    """Validate, then write atomically (a reader never sees a partial or ill-formed record)."""
+    atomic_write_json(path, validate_record(record, path))
 
 
 def read_record(path: Path) -> dict[str, Any]:
+    """A validated record; any problem is a VlpbenchError naming the file."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise VlpbenchError(f"result record {path} unreadable: {error}") from None
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise VlpbenchError(f"result record {path}: schema_version {record.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    return validate_record(record, path)
+
+
+def validate_record(record: Any, path: Path) -> dict[str, Any]:
+    """Check the schema: an object with every REQUIRED field, this schema version, a known
+    status, an integer seed, a numeric fraction and numeric metrics."""
+    if not isinstance(record, dict):
+        raise VlpbenchError(f"{path}: expected a JSON object (result record)")
+    for name in REQUIRED:
+        if name not in record:
+            raise VlpbenchError(f"{path}: missing field '{name}'")
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise VlpbenchError(f"{path}: schema_version {record['schema_version']!r}, expected {SCHEMA_VERSION}")
+    if record["status"] not in STATUSES:
+        raise VlpbenchError(f"{path}: status {record['status']!r}, expected one of {', '.join(STATUSES)}")
+    try:
+        int(record["seed"]), float(record["fraction"])
+        [float(v) for v in (record["metrics"] or {}).values()]
+    except (TypeError, ValueError, AttributeError):
+        raise VlpbenchError(f"{path}: 'seed', 'fraction' and 'metrics' values must be numbers") from None
     return record
 
 

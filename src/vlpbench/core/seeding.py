@@ -63,3 +63,8 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
+
+
+def copy_generator(generator: torch.Generator) -> torch.Generator:
+    """An independent CPU generator in the same state (to peek at draws without consuming them)."""
+    return torch.Generator().set_state(generator.get_state())

@@ -11,7 +11,6 @@ Same records ⇒ byte-identical files: everything is sorted and floats have fixe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,12 @@ import pandas as pd
 from tabulate import tabulate
 
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.core.records import read_run_logs
+from vlpbench.core.records import KEY as RECORD_KEY
+from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
 from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
 
-SCHEMA_VERSION = 1
-KEY = ["strategy", "task", "dataset", "fraction", "seed"]
-REQUIRED = ("schema_version", *KEY, "status", "metrics")
-STATUSES = ("ok", "n/a")
+KEY = list(RECORD_KEY)
 ALPHA = 0.05
 MARK = "†"
 AVG = "Avg"
@@ -50,25 +47,10 @@ class Column:
 
 
 def _load_one(path: Path) -> dict:
-    """Read and check one record; any problem is a VlpbenchError naming the file."""
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VlpbenchError(f"{path}: malformed JSON result record ({e})") from None
-    if not isinstance(rec, dict):
-        raise VlpbenchError(f"{path}: expected a JSON object (result record)")
-    for name in REQUIRED:
-        if name not in rec:
-            raise VlpbenchError(f"{path}: missing field '{name}'")
-    if rec["schema_version"] != SCHEMA_VERSION:
-        raise VlpbenchError(f"{path}: schema_version {rec['schema_version']!r}, expected {SCHEMA_VERSION}")
-    if rec["status"] not in STATUSES:
-        raise VlpbenchError(f"{path}: status {rec['status']!r}, expected one of {', '.join(STATUSES)}")
-    try:
-        metrics = {str(k): float(v) for k, v in (rec["metrics"] or {}).items()}
-        seed, fraction = int(rec["seed"]), float(rec["fraction"])
-    except (TypeError, ValueError, AttributeError):
-        raise VlpbenchError(f"{path}: 'seed', 'fraction' and 'metrics' values must be numbers") from None
+    """One validated record (core/records.py) flattened into a table row."""
+    rec = read_record(path)
+    metrics = {str(k): float(v) for k, v in (rec["metrics"] or {}).items()}
+    seed, fraction = int(rec["seed"]), float(rec["fraction"])
     corpus, enc, pre = rec.get("corpus") or {}, rec.get("encoders") or {}, rec.get("pretrain") or {}
     return {
         "path": str(path), "strategy": str(rec["strategy"]), "task": str(rec["task"]),

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from vlpbench.core.config import RunConfig
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_task
-from vlpbench.core.seeding import derived_seed, seed_generator, seeded
+from vlpbench.core.seeding import copy_generator, derived_seed, seed_generator, seeded
 from vlpbench.datasets.base import Dataset, MaskSource, SegmentationSplit
 from vlpbench.encoders.preprocessing import augment, load_batch
 from vlpbench.encoders.towers import ImageEncoder
@@ -159,7 +159,7 @@ def augment_pair(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`transforms.augment` on the images, with the same horizontal flips applied to the masks.
     `augment` draws its flips first, so a copy of the generator state replays them."""
-    peek = torch.Generator().set_state(generator.get_state())
+    peek = copy_generator(generator)
     flip = torch.rand(len(images), generator=peek) < 0.5
     images = augment(images, generator, jitter)
     return images, torch.where(flip[:, None, None], masks.flip(-1), masks)
