@@ -4,8 +4,17 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from vlpbench.datasets.labels.label_stats import label_similarity, mean_label_entropy
+from vlpbench.datasets.labels.label_stats import mean_label_entropy
+from vlpbench.strategies.losses import label_similarity as _torch_label_similarity
+
+
+def label_similarity(labels_a, labels_b=None, others_index=-1) -> np.ndarray:
+    """Eq 2 through the one implementation (the losses' torch one), on numpy 0/1 arrays, in float64."""
+    a = torch.as_tensor(np.asarray(labels_a), dtype=torch.float64)
+    b = None if labels_b is None else torch.as_tensor(np.asarray(labels_b), dtype=torch.float64)
+    return _torch_label_similarity(a, b, others_index=others_index).numpy()
 
 # columns: a, b, c, others
 LABELS = np.array([

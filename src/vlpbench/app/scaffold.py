@@ -26,7 +26,8 @@ def new_strategy(name: str, plugin_dir: Path | None, tests_dir: Path) -> tuple[P
     values = {"name": name, "module": module, "title": name.replace("-", " ").title(),
               "class_name": "".join(part.title() for part in module.split("_"))}
     templates = files("vlpbench.app") / "templates"
-    tests_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (plugin_dir, tests_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     plugin.write_text(templates.joinpath("strategy.py.tmpl").read_text(encoding="utf-8").format(**values), encoding="utf-8")
     test.write_text(templates.joinpath("test_strategy.py.tmpl").read_text(encoding="utf-8").format(**values), encoding="utf-8")
     return plugin, test

@@ -8,20 +8,25 @@ backward, gradient clipping, AdamW, LR schedule and `after_step` (momentum updat
 Batches are built before timing, so data loading (the same for every strategy) is excluded.
 
 Measured per strategy:
-- **step ms** — median wall time of the `steps` timed steps (CUDA synchronised);
-- **× clip** — that median over the median of a `clip` reference model's steps, timed
-  alternately with this strategy's on the same batches, so a shared machine's changing load
-  cancels out (the `clip` row thus shows the measurement noise, ≈ 1.00);
+- **step ms** — median of `steps` step times taken by `torch.utils.benchmark.Timer` (which
+  synchronises CUDA); every timed step directly follows an untimed step of the same model (the
+  Timer's block-size probe), so alternating with the reference below leaves no cold caches;
+- **× clip** — that median over the median of the reference model's steps (the strategy tagged
+  "baseline", `clip`), timed alternately with this strategy's on the same batches, so a shared
+  machine's changing load cancels out (the `clip` row thus shows the measurement noise, ≈ 1.00);
 - **loss ms / loss %** — time inside the strategy's loss functions (those exported by
-  `vlpbench.strategies.losses`, forward *and* backward), from a second pass of `steps` steps in
-  which every such call runs as an isolated autograd island whose forward and backward are
-  timed; the share is the median over that pass of loss time / step time. "n/a" when a
-  strategy computes its loss elsewhere. Encoders, momentum encoders and decoders are not loss.
+  `vlpbench.strategies.losses`, forward *and* backward) over a few steps run under
+  `torch.profiler`: each loss runs in a `loss/<name>` range (`losses.profiled`); its forward is
+  the outermost such range (a loss calling another one is counted once) and its backward the
+  autograd nodes created inside that range (matched by their forward sequence numbers). On the
+  CPU times are wall intervals, on CUDA the kernel time of those ranges. The share is the median
+  over the profiled steps of loss time / step time (both under the profiler). "n/a" when no
+  `loss/` range was seen. Encoders, momentum encoders and decoders are not loss.
 - **peak MB** — memory this strategy adds at its peak (model, optimizer state, activations,
   queues, teacher): CUDA max allocated, or on the CPU the resident-set high-water mark (VmHWM,
-  reset via Linux `/proc/self/clear_refs`), tracked over the loss-timing pass (the strategy's
-  own steps only), minus what was in use just before the strategy was built. Where the CPU
-  mark cannot be reset it is the process' peak so far (flagged in the caption).
+  reset via Linux `/proc/self/clear_refs`), tracked over one unprofiled step per distinct batch
+  (the strategy's own steps only), minus what was in use just before the strategy was built.
+  Where the CPU mark cannot be reset it is the process' peak so far (flagged in the caption).
 - **GFLOP/s** — FLOPs of one step counted by torch's `FlopCounterMode` (matmuls, convolutions,
   attention; forward and backward) over the median step time.
 
@@ -35,20 +40,19 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import functools
 import gc
+import itertools
 import statistics
-import sys
-import time
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
-from unittest import mock
+from typing import Callable
 
 import numpy as np
 import torch
 from rich.table import Table
+from torch.autograd.profiler_util import FunctionEvent
+from torch.profiler import ProfilerActivity, profile, record_function
+from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlpbench.core.config import RunConfig
@@ -61,7 +65,6 @@ from vlpbench.encoders.towers import describe_encoders
 from vlpbench.engine.grid import expand
 from vlpbench.engine.pretraining import optimizer_step_function, peak_memory_mb
 from vlpbench.engine.run_cache import Workspace
-from vlpbench.strategies import losses
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
 
 
@@ -71,7 +74,12 @@ def reference_name() -> str:
     if not baselines:
         raise VlpbenchError("bench speed: no strategy is tagged 'baseline' to measure against")
     return baselines[0]
+
+
 DISTINCT_BATCHES = 4  # batches are cycled: enough to vary the data, few enough to keep in memory
+LOSS_RANGE = "loss/"  # prefix of the profiler ranges `losses.profiled` opens
+STEP_RANGE = "bench-speed/step"
+BACKWARD_NODE = "autograd::engine::evaluate_function: "  # the profiler's name for one autograd node run
 
 
 @dataclass
@@ -81,7 +89,7 @@ class SpeedRow:
     strategy: str
     step_ms: float
     ratio_to_clip: float  # step time over an interleaved clip reference's
-    loss_ms: float | None  # None: no call into vlpbench.strategies.losses was seen
+    loss_ms: float | None  # None: no `loss/` profiler range (vlpbench.strategies.losses) was seen
     loss_share: float | None
     peak_memory_mb: float
     peak_is_per_strategy: bool
@@ -175,37 +183,44 @@ def _measure(
     step = _step_function(model, workspace.config, device)
     for i in range(warmup):
         step(batches[i % len(batches)])
-    own, interleaved = [], []
-    for i in range(steps):
-        own.append(_timed(step, batches[i % len(batches)], device))
-        interleaved.append(_timed(reference, batches[i % len(batches)], device))
+    own, interleaved = _step_timer(step, batches, name), _step_timer(reference, batches, reference_name())
+    own_times, reference_times = [], []
+    for _ in range(steps):
+        own_times.append(_time_one_step(own))
+        reference_times.append(_time_one_step(interleaved))
+    step_s = benchmark.Measurement.merge(own_times)[0].median
+    reference_s = benchmark.Measurement.merge(reference_times)[0].median
     _memory_in_use_mb(device)  # let go of the reference's activations before the peak is tracked
     per_strategy = _reset_peak_memory(device)
-    timer = _LossTimer(device)
-    shares, loss_times = [], []
-    with _time_losses(model, timer) as patched:
-        for i in range(steps):
-            timer.seconds = 0.0
-            elapsed = _timed(step, batches[i % len(batches)], device)
-            loss_times.append(timer.seconds)
-            shares.append(timer.seconds / elapsed)
+    for batch in batches[:steps]:
+        step(batch)
     peak = _peak_memory_mb(device) - baseline
+    loss = profile_losses(step, batches[:steps], device)
     with FlopCounterMode(display=False) as counter:
         step(batches[0])
-    step_s = statistics.median(own)
     return SpeedRow(
-        strategy=name, step_ms=1000 * step_s, ratio_to_clip=step_s / statistics.median(interleaved),
-        loss_ms=1000 * statistics.median(loss_times) if patched else None,
-        loss_share=statistics.median(shares) if patched else None,
+        strategy=name, step_ms=1000 * step_s, ratio_to_clip=step_s / reference_s,
+        loss_ms=1000 * statistics.median(loss.loss_s) if loss.names else None,
+        loss_share=statistics.median(loss.shares) if loss.names else None,
         peak_memory_mb=peak, peak_is_per_strategy=per_strategy,
         gflop_per_step=counter.get_total_flops() / 1e9, device=_device_name(device),
     )
 
 
-def _timed(step: Callable[[Batch], None], batch: Batch, device: torch.device) -> float:
-    start = _clock(device)
-    step(batch)
-    return _clock(device) - start
+def _step_timer(step: Callable[[Batch], None], batches: list[Batch], name: str) -> benchmark.Timer:
+    """A Timer of one step on the next of `batches` (cycled), at the current thread count
+    (`Timer` would otherwise time on one thread)."""
+    return benchmark.Timer(
+        stmt="step(next(batches))", globals={"step": step, "batches": itertools.cycle(batches)},
+        num_threads=torch.get_num_threads(), label="bench speed", description=name,
+    )
+
+
+def _time_one_step(timer: benchmark.Timer) -> benchmark.Measurement:
+    """One timed step: with no minimum run time, `blocked_autorange` runs one untimed step to
+    size its block (one step, as a step takes far longer than the timer's overhead), then times
+    one block."""
+    return timer.blocked_autorange(min_run_time=0.0)
 
 
 def _step_function(model: Strategy, config: RunConfig, device: torch.device) -> Callable[[Batch], None]:
@@ -233,95 +248,82 @@ def _sample_batches(workspace: Workspace, count: int) -> list[Batch]:
     return batches
 
 
-# -- loss timing -----------------------------------------------------------------------------
-class _LossTimer:
-    """Seconds spent in loss forward and backward since the last reset."""
+# -- loss timing ----------------------------------------------------------------------------
+@dataclass
+class LossProfile:
+    """Loss and step seconds of each profiled step, and the `loss/` ranges seen."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.seconds = 0.0
+    loss_s: list[float] = field(default_factory=list)
+    step_s: list[float] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
 
-    def now(self) -> float:
-        return _clock(self.device)
-
-
-class _TimedLoss(torch.autograd.Function):
-    """Run one loss call on detached copies of its tensor inputs, timing its forward here and
-    its backward in `backward`; gradients flow back to the original inputs unchanged."""
-
-    @staticmethod
-    def forward(ctx: Any, timer: _LossTimer, call: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> torch.Tensor:
-        leaves = [t.detach().requires_grad_(t.requires_grad) for t in tensors]
-        start = timer.now()
-        with torch.enable_grad():
-            out = call(*leaves)
-        timer.seconds += timer.now() - start
-        ctx.timer, ctx.out, ctx.leaves = timer, out, leaves
-        return out.detach()
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        wanted = [leaf for leaf in ctx.leaves if leaf.requires_grad]
-        if not ctx.out.requires_grad:
-            return (None, None, *[None] * len(ctx.leaves))
-        start = ctx.timer.now()
-        grads = iter(torch.autograd.grad(ctx.out, wanted, grad, allow_unused=True))
-        ctx.timer.seconds += ctx.timer.now() - start
-        return (None, None, *(next(grads) if leaf.requires_grad else None for leaf in ctx.leaves))
+    @property
+    def shares(self) -> list[float]:
+        return [loss / step for loss, step in zip(self.loss_s, self.step_s)]
 
 
-def _timed_loss(function: Callable[..., torch.Tensor], timer: _LossTimer) -> Callable[..., torch.Tensor]:
-    """`function` with its forward and backward time added to `timer`."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> torch.Tensor:
-        slots: list[int | str] = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
-        slots += [k for k, v in kwargs.items() if isinstance(v, torch.Tensor)]
-        tensors = [args[s] if isinstance(s, int) else kwargs[s] for s in slots]
-
-        def call(*values: torch.Tensor) -> torch.Tensor:
-            positional, keywords = list(args), dict(kwargs)
-            for slot, value in zip(slots, values):
-                if isinstance(slot, int):
-                    positional[slot] = value
-                else:
-                    keywords[slot] = value
-            return function(*positional, **keywords)
-
-        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-            return _TimedLoss.apply(timer, call, *tensors)
-        start = timer.now()
-        out = call(*tensors)
-        timer.seconds += timer.now() - start
-        return out
-
-    return wrapper
+def profile_losses(step: Callable[[Batch], object], batches: list[Batch], device: torch.device) -> LossProfile:
+    """Run `step` once per batch under `torch.profiler` and split each step's time into the
+    part spent in `loss/` ranges (forward and backward, see the module docstring) and the rest."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for batch in batches:
+            with record_function(STEP_RANGE):
+                step(batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+    events = prof.events()
+    in_loss = _loss_events(events)
+    result = LossProfile(names={e.name for e in events if e.name.startswith(LOSS_RANGE)})
+    for step_event in (e for e in events if e.name == STEP_RANGE):
+        span = step_event.time_range
+        inside = [e for e in in_loss if span.start <= e.time_range.start < span.end]
+        if device.type == "cuda":
+            loss_us = sum(e.device_time_total for e in inside)
+        else:
+            loss_us = sum(e.time_range.elapsed_us() for e in inside)
+        result.loss_s.append(loss_us / 1e6)
+        result.step_s.append(span.elapsed_us() / 1e6)
+    return result
 
 
-@contextmanager
-def _time_losses(model: Strategy, timer: _LossTimer) -> Iterator[int]:
-    """Within the block, the loss functions the model's strategy modules imported from
-    `vlpbench.strategies.losses` are timed; yields how many names were patched."""
+def _loss_events(events: list[FunctionEvent]) -> list[FunctionEvent]:
+    """The profiler events that are loss computation, none inside another: the outermost `loss/`
+    ranges (the forward) and the autograd nodes created inside them (the backward)."""
+    forward = [e for e in events if e.name.startswith(LOSS_RANGE) and not _has_ancestor(e, lambda a: a.name.startswith(LOSS_RANGE))]
+    created: list[tuple[int, int, int]] = []  # (thread, first, last) sequence numbers of nodes made in a loss
+    for event in forward:
+        numbers = [d.sequence_nr for d in _descendants(event) if d.sequence_nr >= 0]
+        if numbers:
+            created.append((event.thread, min(numbers), max(numbers)))
+    chosen = {id(e) for e in forward}
+    for event in events:
+        if event.name.startswith(BACKWARD_NODE) and any(
+            event.fwd_thread == thread and first <= event.sequence_nr <= last for thread, first, last in created
+        ):
+            chosen.add(id(event))
+    return [e for e in events if id(e) in chosen and not _has_ancestor(e, lambda a: id(a) in chosen)]
 
-    loss_functions = {id(getattr(losses, name)) for name in losses.__all__}
-    modules = {sys.modules[cls.__module__] for cls in type(model).__mro__ if cls.__module__ in sys.modules}
-    with ExitStack() as stack:
-        patched = 0
-        for module in modules:
-            for name, value in list(vars(module).items()):
-                if id(value) in loss_functions:
-                    stack.enter_context(mock.patch.object(module, name, _timed_loss(value, timer)))
-                    patched += 1
-        yield patched
+
+def _has_ancestor(event: FunctionEvent, test: Callable[[FunctionEvent], bool]) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if test(parent):
+            return True
+        parent = parent.cpu_parent
+    return False
+
+
+def _descendants(event: FunctionEvent) -> list[FunctionEvent]:
+    found, stack = [], list(event.cpu_children)
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(child.cpu_children)
+    return found
 
 
 # -- clocks and memory -----------------------------------------------------------------------
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
 def _memory_in_use_mb(device: torch.device) -> float:
     """Memory in use now, after freeing what can be freed: CUDA allocated, or the CPU resident set
     once garbage is collected and glibc has returned free heap pages (`malloc_trim`)."""

@@ -7,6 +7,7 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch.distributed.nn.functional import all_gather
 
 
 def is_distributed() -> bool:
@@ -36,25 +37,14 @@ def init_from_env() -> bool:
     return True
 
 
-class _GatherWithGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        parts = [torch.empty_like(tensor) for _ in range(world_size())]
-        dist.all_gather(parts, tensor.contiguous())
-        return torch.cat(parts, dim=0)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        grad = grad.contiguous()
-        dist.all_reduce(grad)
-        return grad.chunk(world_size(), dim=0)[rank()]
-
-
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate `tensor` from every rank along dim 0 (rank order); identity when not distributed."""
+    """Concatenate `tensor` from every rank along dim 0 (rank order); identity when not distributed.
+
+    torch's differentiable all-gather sends each rank the gradient of its own slice, summed over
+    the ranks (every rank computes the loss on the whole gathered batch)."""
     if not is_distributed() or world_size() == 1:
         return tensor
-    return _GatherWithGrad.apply(tensor)
+    return torch.cat(all_gather(tensor), dim=0)
 
 
 @torch.no_grad()

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 import numpy as np
 
 from vlpbench.core.errors import VlpbenchError
-
-SPLITS = ("train", "val", "test")
 
 
 class ImageSource(Protocol):
@@ -129,8 +127,3 @@ def _split(dataset: str, splits: dict, name: str):
     if len(split.images) == 0:
         raise VlpbenchError(f"dataset '{dataset}': split '{name}' is empty")
     return split
-
-
-def as_array_source(images: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack equally sized uint8 images into one (n, H, W, 3) array source."""
-    return np.stack([np.asarray(image, dtype=np.uint8) for image in images])

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from vlpbench.core.distributed import gather_no_grad
 from vlpbench.core.registry import PluginInfo, register_strategy
+from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS
 from vlpbench.strategies.base import Batch, DualEncoderStrategy, StrategyContext
 from vlpbench.strategies.losses import label_similarity, wsc_loss, wsc_queue_loss
 
@@ -61,7 +62,7 @@ class WeightedSimilarityCoupling(DualEncoderStrategy):
         # FIFO queues, newest first; only the first `queue_count` rows are filled
         self.register_buffer("image_queue", torch.zeros(self.queue_size, proj_dim))
         self.register_buffer("text_queue", torch.zeros(self.queue_size, proj_dim))
-        self.register_buffer("label_queue", torch.zeros(self.queue_size, 33))
+        self.register_buffer("label_queue", torch.zeros(self.queue_size, len(CATEGORY_KEYS)))
         self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))
 
     def _similarity(self, labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,8 @@
-"""Statistics of multi-hot report labels: label similarity (ViLReF eq 2), mean label entropy (eq 14)."""
+"""Statistics of multi-hot report labels: mean label entropy (ViLReF eq 14).
+
+The label similarity of eq 2 lives with the losses that use it:
+`vlpbench.strategies.losses.label_similarity`.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,6 @@ def _without_others(labels: np.ndarray, others_index: int) -> np.ndarray:
     if labels.ndim != 2:
         raise ValueError(f"labels must be (n, c), got shape {labels.shape}")
     return np.delete(labels, others_index, axis=1)
-
-
-def label_similarity(labels_a: np.ndarray, labels_b: np.ndarray | None = None,
-                     others_index: int = -1) -> np.ndarray:
-    """Eq 2: s_ij = y_i·y_j / (‖y_i‖‖y_j‖), and 0 when either norm is 0.
-
-    The `others` column is left out, so an `others`-only sample is dissimilar to every sample
-    (a true negative for all). Returns (n_a, n_b); `labels_b` defaults to `labels_a`.
-    """
-    a = _without_others(labels_a, others_index)
-    b = a if labels_b is None else _without_others(labels_b, others_index)
-    norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    denom = np.outer(norm_a, norm_b)
-    return np.divide(a @ b.T, denom, out=np.zeros_like(denom), where=denom > 0)
 
 
 def mean_label_entropy(labels: np.ndarray, others_index: int = -1) -> float:

@@ -4,7 +4,7 @@ documented fixed split (one image per patient)."""
 
 from __future__ import annotations
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import DatasetOptions, SegmentationDataset
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
@@ -23,6 +23,7 @@ MASKS = {"hemorrhage": "Hemohedge_Masks", "cotton_wool_spot": "SoftExudate_Masks
 
 CARD = {
     "dataset": "FGADR (Fine-Grained Annotated Diabetic Retinopathy), Seg-set",
+    "task": "segmentation",
     "folder": "FGADR",
     "layout": "FGADR/Seg-set/Original_Images/<id>.png with same-named masks in Seg-set/Hemohedge_Masks/ (sic), "
               "SoftExudate_Masks/, HardExudate_Masks/ (Microaneurysms_Masks/, IRMA_Masks/, "
@@ -38,7 +39,8 @@ CARD = {
 }
 
 
-@register_dataset(NAME, description="FGADR Seg-set segmentation HE/SE/EX (real data, --data-root)", reference=CARD["citation"])
+@register_dataset(NAME, description="FGADR Seg-set segmentation HE/SE/EX (real data, --data-root)",
+                  info=PluginInfo(title="FGADR", order=80, reference=CARD["citation"], tags=("public", "segmentation")))
 def load_fgadr(options: DatasetOptions) -> SegmentationDataset:
     """FGADR from `data_root/FGADR` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, ["Seg-set", "Original_Images"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
@@ -25,6 +25,7 @@ CLASSES = (ClassTerm("N", "normal"), ClassTerm("D", "dr"), ClassTerm("G", "glauc
 
 CARD = {
     "dataset": "FIVES (Fundus Image dataset for Vessel Segmentation)",
+    "task": "normal / DR / glaucoma / AMD, multi-class",
     "folder": "FIVES",
     "layout": "FIVES/train/Original/<n>_<X>.png and FIVES/test/Original/<n>_<X>.png, X ∈ {N, D, G, A} "
               "(normal, diabetic retinopathy, glaucoma, AMD); train/Ground truth/ (vessel masks) and "
@@ -46,7 +47,8 @@ def _class_of(path) -> int:
     return names.index(letter)
 
 
-@register_dataset(NAME, description="FIVES normal/DR/glaucoma/AMD (real data, --data-root)", reference=CARD["citation"])
+@register_dataset(NAME, description="FIVES normal/DR/glaucoma/AMD (real data, --data-root)",
+                  info=PluginInfo(title="FIVES", order=50, reference=CARD["citation"], tags=("public", "classification")))
 def load_fives(options: DatasetOptions) -> ClassificationDataset:
     """FIVES from `data_root/FIVES` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, ["train/Original"])

@@ -4,7 +4,7 @@ mask file for a lesion has none of it); validation = a documented share of the t
 
 from __future__ import annotations
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import DatasetOptions, SegmentationDataset
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
@@ -28,6 +28,7 @@ MASKS = {
 
 CARD = {
     "dataset": "IDRiD (Indian Diabetic Retinopathy Image Dataset), part A: segmentation",
+    "task": "segmentation",
     "folder": "IDRiD",
     "layout": "IDRiD/A. Segmentation/1. Original Images/{a. Training Set,b. Testing Set}/IDRiD_NN.jpg; masks "
               "A. Segmentation/2. All Segmentation Groundtruths/<set>/2. Haemorrhages/IDRiD_NN_HE.tif, "
@@ -43,7 +44,8 @@ CARD = {
 }
 
 
-@register_dataset(NAME, description="IDRiD lesion segmentation HE/SE/EX (real data, --data-root)", reference=CARD["citation"])
+@register_dataset(NAME, description="IDRiD lesion segmentation HE/SE/EX (real data, --data-root)",
+                  info=PluginInfo(title="IDRiD", order=60, reference=CARD["citation"], tags=("public", "segmentation")))
 def load_idrid(options: DatasetOptions) -> SegmentationDataset:
     """IDRiD from `data_root/IDRiD` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, ["A. Segmentation", "1. Original Images"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, fixed_split, read_table, require_dir, require_values, split_file
 from vlpbench.datasets.public._common import FRACTIONS, SPLIT_SEED, ClassTerm, classification_dataset, dataset_root
@@ -23,6 +23,7 @@ CLASSES = (
 
 CARD = {
     "dataset": "MESSIDOR (original, 1,200 images)",
+    "task": "DR grade 0–3, multi-class",
     "folder": "MESSIDOR",
     "layout": "MESSIDOR/Base11 … Base34 (12 folders) holding the .tif images and Annotation_BaseXX.xls "
               "(sheet 1; columns 'Image name', 'Ophthalmologic department', 'Retinopathy grade', "
@@ -38,7 +39,8 @@ CARD = {
 }
 
 
-@register_dataset(NAME, description="MESSIDOR DR grade 0–3 (real data, --data-root)", reference=CARD["citation"])
+@register_dataset(NAME, description="MESSIDOR DR grade 0–3 (real data, --data-root)",
+                  info=PluginInfo(title="MESSIDOR", order=40, reference=CARD["citation"], tags=("public", "classification")))
 def load_messidor(options: DatasetOptions) -> ClassificationDataset:
     """MESSIDOR from `data_root/MESSIDOR` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, BASES)

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, fixed_split, read_table, split_file
 from vlpbench.datasets.public._common import FRACTIONS, SPLIT_SEED, ClassTerm, classification_dataset, dataset_root
@@ -39,17 +39,21 @@ NOT_FUNDUS = {"anterior segment image", "no fundus image"}
 
 CARD = {
     "dataset": "ODIR-5K (Ocular Disease Intelligent Recognition, ODIR-2019)",
+    "task": "multi-label, per eye",
     "folder": "ODIR-5K",
     "layout": "ODIR-5K/ODIR-5K_Training_Annotations(Updated)_V2.xlsx (columns ID, Patient Age, Patient Sex, "
               "Left-Fundus, Right-Fundus, Left-Diagnostic Keywords, Right-Diagnostic Keywords, N, D, G, C, A, H, M, O) "
               "+ ODIR-5K_Training_Images/ODIR-5K_Training_Dataset/<ID>_left.jpg, <ID>_right.jpg (the flat "
               "ODIR-5K_Training_Dataset/ and Kaggle's ODIR-5K/ODIR-5K/data.xlsx + Training Images/ also read)",
-    "split": f"fixed split by patient ID, seed {SPLIT_SEED}, train/val/test {FRACTIONS}, saved to "
-             ".vlpbench_split_odir.json in the dataset folder on first use",
-    "label_rule": "per eye, from that eye's keywords (split on '，' and ','): " + "; ".join(
-        f"'{k}' → {c}" for k, c in RULES) + "; any other keyword → O; quality keywords ("
-        + ", ".join(sorted(QUALITY)) + ") are ignored; an eye with 'anterior segment image' or 'no fundus image', "
-        "or with no keyword left, is excluded. N only when no abnormal class is found.",
+    "split": f"only the training release has labels: fixed split by patient ID (both eyes in the same split), "
+             f"seed {SPLIT_SEED}, train/val/test {FRACTIONS}, saved to .vlpbench_split_odir.json in the dataset "
+             "folder on first use",
+    "label_rule": "the N–O columns are per patient, so labels are derived per eye, from that eye's keywords "
+                  "(split on '，' and ','): " + "; ".join(f"'{k}' → {c}" for k, c in RULES)
+                  + " (the D keywords cover the mild/moderate/severe non-proliferative ones); any other keyword → O; "
+                  "quality keywords (" + ", ".join(sorted(QUALITY)) + ") are ignored; an eye with "
+                  "'anterior segment image' or 'no fundus image', or with no keyword left, is excluded (counted in "
+                  "card['excluded_eyes']). N only when no abnormal class is found.",
     "prompt_note": "H (hypertension) is prompted with the knowledge-base term for fundus arteriosclerosis "
                    "(眼底动脉硬化), the finding Chinese reports record for hypertensive fundus changes (as syn-odir)",
     "zero_shot_exclude": ["O"],
@@ -80,7 +84,7 @@ def eye_labels(keywords: str) -> np.ndarray | None:
 
 
 @register_dataset(NAME, description="ODIR-5K per-eye N,D,G,C,A,H,M,O multi-label (real data, --data-root)",
-                  reference=CARD["citation"])
+                  info=PluginInfo(title="ODIR-5K", order=20, reference=CARD["citation"], tags=("public", "classification")))
 def load_odir(options: DatasetOptions) -> ClassificationDataset:
     """ODIR-5K from `data_root/ODIR-5K` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, TABLES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, read_table, require_values
 from vlpbench.datasets.public._common import ClassTerm, classification_dataset, dataset_root, image_files
@@ -24,6 +24,7 @@ CLASSES = (ClassTerm("non-glaucoma", "normal"), ClassTerm("glaucoma", "glaucoma"
 
 CARD = {
     "dataset": "REFUGE (Retinal Fundus Glaucoma Challenge, 2018)",
+    "task": "glaucoma vs non-glaucoma",
     "folder": "REFUGE",
     "layout": "REFUGE/Training400/Glaucoma/g0001.jpg… and Training400/Non-Glaucoma/n0001.jpg… (label from the "
               "folder); REFUGE-Validation400/V0001.jpg… with REFUGE-Validation400-GT/Fovea_locations.xlsx "
@@ -37,7 +38,8 @@ CARD = {
 }
 
 
-@register_dataset(NAME, description="REFUGE glaucoma vs non-glaucoma (real data, --data-root)", reference=CARD["citation"])
+@register_dataset(NAME, description="REFUGE glaucoma vs non-glaucoma (real data, --data-root)",
+                  info=PluginInfo(title="REFUGE", order=30, reference=CARD["citation"], tags=("public", "classification")))
 def load_refuge(options: DatasetOptions) -> ClassificationDataset:
     """REFUGE from `data_root/REFUGE` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, ["Training400", "REFUGE-Training400"])

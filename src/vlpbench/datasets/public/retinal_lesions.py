@@ -4,7 +4,7 @@ split: a documented fixed split by patient (ids are "<patient>_<eye>")."""
 
 from __future__ import annotations
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import DatasetOptions, SegmentationDataset
 from vlpbench.datasets.files import first_existing, fixed_split, split_file
 from vlpbench.datasets.public._common import (
@@ -25,6 +25,7 @@ MASKS = {"hemorrhage": "retinal_hemorrhage.png", "cotton_wool_spot": "cotton_woo
 
 CARD = {
     "dataset": "Retinal-Lesions v20191227",
+    "task": "segmentation",
     "folder": "Retinal-Lesions",
     "layout": "Retinal-Lesions/images_896x896/<id>.jpg and lesion_segs_896x896/<id>/<lesion>.png with lesion ∈ "
               "{retinal_hemorrhage, cotton_wool_spots, hard_exudate, microaneurysm, vitreous_hemorrhage, "
@@ -42,7 +43,7 @@ CARD = {
 
 
 @register_dataset(NAME, description="Retinal-Lesions segmentation HE/SE/EX (real data, --data-root)",
-                  reference=CARD["citation"])
+                  info=PluginInfo(title="Retinal-Lesions", order=70, reference=CARD["citation"], tags=("public", "segmentation")))
 def load_retinal_lesions(options: DatasetOptions) -> SegmentationDataset:
     """Retinal-Lesions from `data_root/Retinal-Lesions` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, ["images_896x896"])

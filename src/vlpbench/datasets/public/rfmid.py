@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlpbench.core.registry import register_dataset
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.datasets.base import ClassificationDataset, DatasetOptions
 from vlpbench.datasets.files import first_existing, read_table, require_values
 from vlpbench.datasets.public._common import ClassTerm, classification_dataset, dataset_root
@@ -61,6 +61,7 @@ DISEASE_COLUMNS = tuple(c.name for c in FREQUENT) + RARE
 
 CARD = {
     "dataset": "RFMiD (Retinal Fundus Multi-disease Image Dataset) 1.0",
+    "task": "multi-label",
     "folder": "RFMiD",
     "layout": "RFMiD/Training_Set/Training/<ID>.png + Training_Set/RFMiD_Training_Labels.csv; "
               "Evaluation_Set/Validation/ + Evaluation_Set/RFMiD_Validation_Labels.csv; Test_Set/Test/ + "
@@ -77,7 +78,8 @@ CARD = {
 }
 
 
-@register_dataset(NAME, description="RFMiD, RIADD 28-class multi-label (real data, --data-root)", reference=CARD["citation"])
+@register_dataset(NAME, description="RFMiD, RIADD 28-class multi-label (real data, --data-root)",
+                  info=PluginInfo(title="RFMiD", order=10, reference=CARD["citation"], tags=("public", "classification")))
 def load_rfmid(options: DatasetOptions) -> ClassificationDataset:
     """RFMiD from `data_root/RFMiD` (or `data_root` itself)."""
     root = dataset_root(options, NAME, FOLDERS, ["Training_Set", "2. Groundtruths"])

@@ -1,0 +1,63 @@
+"""docs/data-cards.md is generated from the public loaders' data cards and must not drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vlpbench.app.cli import main
+from vlpbench.app.data_cards import public_datasets, render_data_cards
+from vlpbench.core.registry import DATASETS
+from vlpbench.datasets.labels.knowledge_base import KNOWLEDGE_DIR
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "data-cards.md"
+REGENERATE = "regenerate it with `bench list datasets --cards docs/data-cards.md`"
+
+
+def test_committed_doc_matches_the_generated_one():
+    assert DOC.read_text(encoding="utf-8") == render_data_cards(), f"docs/data-cards.md is stale: {REGENERATE}"
+
+
+def test_cli_writes_the_same_markdown(tmp_path, capsys):
+    out = tmp_path / "cards" / "data-cards.md"
+    assert main(["list", "datasets", "--cards", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == render_data_cards()
+    assert f"wrote{out}" in "".join(capsys.readouterr().out.split())  # rich may wrap the path
+
+
+def test_cards_need_the_datasets_listing(tmp_path, capsys):
+    assert main(["list", "strategies", "--cards", str(tmp_path / "x.md")]) == 2
+    assert "--cards goes with 'datasets'" in capsys.readouterr().err
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_every_public_loader_has_a_section_in_registry_order():
+    text = render_data_cards()
+    sections = [d.name for d in public_datasets()]
+    assert sections == [e.name for e in DATASETS.ordered() if "public" in e.info.tags]
+    assert len(sections) == 8
+    positions = [text.index(f"— `{name}` (") for name in sections]
+    assert positions == sorted(positions)
+    for dataset in public_datasets():
+        for key in ("dataset", "layout", "split", "licence", "citation"):
+            assert str(dataset.card[key]) in text, (dataset.name, key)
+
+
+def test_doc_names_the_packaged_knowledge_base():
+    text = render_data_cards()
+    assert "src/vlpbench/datasets/labels/knowledge/{zh,en}.yaml" in text
+    assert (KNOWLEDGE_DIR / "zh.yaml").is_file() and (KNOWLEDGE_DIR / "en.yaml").is_file()
+    assert "datasets/knowledge/" not in text
+
+
+@pytest.mark.parametrize("name, row", [
+    ("rfmid", "| OTHER | 其他 | other findings | others (not prompted) |"),
+    ("odir", "| H | 眼底动脉硬化 | retinal arteriosclerosis | arteriosclerosis |"),
+    ("messidor", "| grade2 | 糖尿病视网膜病变3期 | diabetic retinopathy stage 3 | dr |"),
+    ("rfmid", "| BRVO | 视网膜分支静脉阻塞 | branch retinal vein occlusion | — |"),
+])
+def test_label_tables_carry_the_prompt_terms(name, row):
+    text = render_data_cards()
+    section = text[text.index(f"— `{name}` ("):]
+    assert row in section.split("\n## ", 1)[0]
