@@ -43,6 +43,7 @@ def write_record(root: Path, strategy: str, task: str, dataset: str, seed: int, 
         "pretrain": {"wall_time_s": PRETRAIN.get(strategy, 10.0), "peak_memory_mb": 800.0 + len(strategy)},
         "wall_time_s": 2.0, "peak_memory_mb": 700.0, "versions": {"vlpbench": "0.1.0", "torch": "2.14.1"},
         "git_commit": "abc1234", "created": f"2026-11-2{seed}T10:00:00Z", "config": {"seed": seed},
+        "pretrain_seed": seed,  # as `bench run` pairs them: seed k is pretraining run k
     }
     rec.update(extra)
     path = root / strategy / task / f"{dataset}-f{fraction:g}-s{seed}.json"
@@ -60,8 +61,15 @@ def write_lp_grid(root: Path, skip=()) -> None:
 
 
 def table(md: str) -> dict[str, dict[str, str]]:
-    """Parse the GitHub table of a leaderboard: row label → header → cell."""
-    lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    """Parse the (first) GitHub table of a leaderboard: row label → header → cell. The variance
+    table of the footer is a second table and is not part of it."""
+    all_lines = md.splitlines()
+    start = next(i for i, ln in enumerate(all_lines) if ln.startswith("|"))
+    lines = []
+    for ln in all_lines[start:]:
+        if not ln.startswith("|"):
+            break
+        lines.append(ln)
     split = lambda ln: [c.strip() for c in ln.strip("|").split("|")]
     headers = split(lines[0])
     return {split(ln)[0]: dict(zip(headers, split(ln))) for ln in lines[2:]}
@@ -268,6 +276,8 @@ def test_header_provenance_and_compute(tmp_path):
         "- date: 2026-11-24",
         # 30 records × 2 s + one pretraining per checkpoint (40 + 50 + 65)
         "- compute: 215.0 s in total (155.0 s pretraining 3 checkpoint(s), 60.0 s evaluating 30 record(s))",
+        "- variance covered by the tests: pretraining *and* downstream — seed k is pretraining run k with "
+        "downstream draw k (5 pretraining runs per strategy)",
     ]
 
 
@@ -280,7 +290,8 @@ def test_header_states_grid_wall_time_from_the_run_log(tmp_path):
     append_run_log(tmp_path / "results" / "quick-000000000000", {"wall_time_s": 9.0, "records": 1, "workers": 1, "cpus": 2})
     build_leaderboards(tmp_path / "results", tmp_path / "lb")
     head = (tmp_path / "lb" / "linear-probe.md").read_text().split("\n\n")[1].splitlines()
-    assert head[-1] == ("- grid wall time: 2100 s over 2 `bench run` call(s) computing 30 record(s) of every task "
+    assert head[-1].startswith("- variance covered by the tests: ")
+    assert head[-2] == ("- grid wall time: 2100 s over 2 `bench run` call(s) computing 30 record(s) of every task "
                         "in the grid (workers 2 on 2 CPUs)")  # the other grid's run is not counted
     (tmp_path / "results" / "quick-ab12cd34ef56" / "runs.jsonl").write_text("{oops\n")
     with pytest.raises(VlpbenchError, match="runs.jsonl: line 1 is not JSON"):

@@ -20,13 +20,20 @@ def test_teachers_share_a_group_with_their_students_and_come_first():
     assert strategy_groups(["deit"]) == [["clip-resnet", "deit"]]
 
 
-def test_evaluation_units_keep_all_seeds_of_a_strategy_dataset_together():
+def test_evaluation_units_group_the_seeds_of_one_pretraining_run():
+    # one pretraining run per seed (eval.pretrain_seeds=0): every seed is its own unit
     config = resolve_config("smoke")
+    jobs = plan_jobs(config, ["clip", "mae"], ["linear-probe"], ["syn-refuge", "syn-fives"])
+    units = evaluation_units(jobs)
+    assert len(units) == 2 * 2 * 2 and sum(len(u) for u in units) == len(jobs)
+    assert all(len(unit) == 1 for unit in units)
+    # one pretraining run behind every seed: the seeds of a (task, dataset, strategy) stay together
+    config = resolve_config("smoke", overrides=["eval.pretrain_seeds=1"])
     jobs = plan_jobs(config, ["clip", "mae"], ["linear-probe"], ["syn-refuge", "syn-fives"])
     units = evaluation_units(jobs)
     assert len(units) == 4 and sum(len(u) for u in units) == len(jobs)
     for unit in units:
-        assert len({(j.task, j.dataset, j.strategy) for j in unit}) == 1
+        assert len({(j.task, j.dataset, j.strategy, j.pretrain_seed) for j in unit}) == 1
         assert sorted(j.seed for j in unit) == [0, 1]
 
 
@@ -46,6 +53,6 @@ def test_two_workers_write_the_records_a_serial_run_writes(tmp_path, capsys):
     assert main([*common, "--runs", str(tmp_path / "serial-runs"), "--results", str(tmp_path / "serial")]) == 0
     assert main([*common, "--runs", str(tmp_path / "par-runs"), "--results", str(tmp_path / "par"), "--workers", "2"]) == 0
     serial, parallel = _metrics(tmp_path / "serial"), _metrics(tmp_path / "par")
-    assert len(serial) == 2 * 2 + 2  # probe: 2 strategies × 2 seeds; ood-zsc: 2 strategies × 1 run
+    assert len(serial) == 2 * 2 + 2 * 2  # probe: 2 strategies × 2 seeds; ood-zsc: 2 strategies × 2 pretraining runs
     assert serial == parallel
     assert "mean ± std" in capsys.readouterr().out

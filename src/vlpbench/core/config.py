@@ -50,7 +50,8 @@ class TextEncoderConfig:
     heads: int = 2
     intermediate: int = 128
     max_length: int = 64
-    pooling: str = "mean"  # "mean" over tokens, or "cls" (CN-CLIP / the paper profile)
+    pooling: str = "mean"  # "mean" over content tokens, or "cls" (CN-CLIP / the paper profile)
+    tokenizer: str = "terms"  # built-in tokenizer: "terms" (knowledge-base terms whole) or "chars" (one token per character)
     hf_dir: str = ""  # local directory with config.json, weights and tokenizer files
     language: str = "zh"
 
@@ -98,6 +99,7 @@ class PretrainConfig:
     mlm_lr: float = 1e-3
     log_every: int = 1
     seed: int = 0  # initial weights, data order and augmentation stream (the corpus has its own seed)
+    site_augment: float = 1.0  # strength of the acquisition-site augmentation (0 = ViLReF's flip + jitter only)
 
 
 @dataclass
@@ -106,6 +108,13 @@ class EvalConfig:
     each task's own settings are its `task.<name>` section."""
 
     seeds: int = 5
+    # pretraining runs behind the seeds: seed k evaluates the checkpoint pretrained with run seed
+    # pretrain.seed + (k mod pretrain_seeds); 0 = one pretraining run per seed (every seed covers
+    # pretraining *and* downstream randomness); the paper profile sets 1 (one expensive pretraining)
+    pretrain_seeds: int = 0
+    # extra downstream draws on the first pretraining run, used only to split the variance into
+    # its pretraining and downstream parts (not in means or tests)
+    downstream_replicates: int = 0
     fractions: list[float] = field(default_factory=lambda: [1.0])
     image_size: int = 32
     dataset_scale: float = 1.0
@@ -146,7 +155,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "pretrain": {"steps": 6, "batch_size": 32, "warmup_steps": 2, "mlm_steps": 6},
         "eval": {"seeds": 2, "dataset_scale": 0.15, "batch_size": 32},
     },
-    "quick": {},
+    # calibrated (README "What the default measures"): 8×8 ViT tokens at 32 px; reports fit the
+    # default 64 tokens (term tokenizer: 99.9 % uncut); site augmentation in pretraining
+    "quick": {"encoders": {"image": {"patch_size": 4}}, "eval": {"downstream_replicates": 1}},
     "paper": {
         "encoders": {
             "image": {"timm_name": "vit_base_patch16_224", "img_size": 224, "patch_size": 16},
@@ -154,11 +165,11 @@ PROFILES: dict[str, dict[str, Any]] = {
             "proj_dim": 512,
         },
         "corpus": {"image_size": 224},
-        "pretrain": {
+        "pretrain": {"site_augment": 0.0,
             "steps": 20000, "batch_size": 256, "lr": 3e-5, "betas": [0.9, 0.98], "eps": 1e-6,
             "weight_decay": 0.001, "warmup_steps": 500, "amp": True, "mlm_steps": 0,
         },
-        "eval": {"image_size": 224},
+        "eval": {"image_size": 224, "pretrain_seeds": 1},
     },
 }
 
@@ -199,13 +210,17 @@ def config_hash(section: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+#: eval fields that add cells to a grid rather than change its cells
+GRID_EXTENDING = ("seeds", "fractions", "pretrain_seeds", "downstream_replicates")
+
+
 def grid_hash(config: RunConfig) -> str:
     """Hash that keys a results folder: the shared sections every record depends on (encoders,
     corpus, pretraining, the shared evaluation protocol). Plugin sections are not in it: each
     record carries its own key (`record_key`), so changing one plugin's options recomputes only
     that plugin's records; requested seeds/fractions extend the same grid."""
     data = {key: value for key, value in asdict(config).items() if key not in ("strategy", "task")}
-    data["eval"] = {k: v for k, v in data["eval"].items() if k not in ("seeds", "fractions")}
+    data["eval"] = {k: v for k, v in data["eval"].items() if k not in GRID_EXTENDING}
     return config_hash(data)
 
 

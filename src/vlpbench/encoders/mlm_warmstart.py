@@ -13,6 +13,7 @@ from vlpbench.core.config import TextEncoderConfig
 from vlpbench.core.progress import progress_bar
 from vlpbench.core.seeding import torch_generator
 from vlpbench.encoders.tokenizer import Tokenizer
+from vlpbench.encoders.towers import trim_padding
 
 
 def mask_tokens(
@@ -48,8 +49,9 @@ def mlm_pretrain(
     with progress_bar("MLM warm start (text encoder)", steps) as advance:
         for _ in range(steps):
             index = torch.randint(0, token_ids.shape[0], (batch_size,), generator=generator)
-            inputs, targets = mask_tokens(token_ids[index], tokenizer, generator)
-            loss = model(input_ids=inputs, attention_mask=attention_mask[index], labels=targets).loss
+            ids, mask = trim_padding(token_ids[index], attention_mask[index])
+            inputs, targets = mask_tokens(ids, tokenizer, generator)
+            loss = model(input_ids=inputs, attention_mask=mask, labels=targets).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

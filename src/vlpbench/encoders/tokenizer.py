@@ -25,6 +25,7 @@ class Tokenizer(Protocol):
 
     pad_id: int
     mask_id: int
+    unk_id: int
     vocab_size: int
     special_ids: tuple[int, ...]
 
@@ -33,12 +34,25 @@ class Tokenizer(Protocol):
     def save(self, directory: Path) -> None: ...
 
 
-def split_tokens(text: str) -> list[str]:
-    return _TOKEN_PATTERN.findall(text.lower())
+def split_tokens(text: str, pattern: re.Pattern[str] = _TOKEN_PATTERN) -> list[str]:
+    return pattern.findall(text.lower())
+
+
+def term_pattern(terms: Iterable[str]) -> re.Pattern[str]:
+    """Whole medical terms first (longest match wins), then the character-level fallback."""
+    multi = sorted({t.lower() for t in terms if len(t) > 1}, key=lambda t: (-len(t), t))
+    if not multi:
+        return _TOKEN_PATTERN
+    return re.compile("|".join(re.escape(t) for t in multi) + "|" + _TOKEN_PATTERN.pattern)
 
 
 class CharTokenizer:
-    """Character-level tokenizer; `[CLS] tokens [SEP]` padded with `[PAD]`."""
+    """Term-aware character tokenizer; `[CLS] tokens [SEP]` padded with `[PAD]`.
+
+    Every multi-character entry of the vocabulary (the knowledge base's terms, synonyms and
+    abbreviations given to `build`, plus words and numbers) is one token, matched longest first;
+    everything else is one token per character. A bare class term in a prompt is then the very
+    token the reports use, which is what lets a small text tower ground it."""
 
     file_name = "vocab.json"
 
@@ -49,21 +63,25 @@ class CharTokenizer:
         self.index = {token: i for i, token in enumerate(self.vocab)}
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = range(5)
         self.special_ids = (self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id)
+        # entries the character-level pattern would split are whole terms
+        self.pattern = term_pattern(token for token in self.vocab[len(SPECIAL_TOKENS):] if not _TOKEN_PATTERN.fullmatch(token))
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> "CharTokenizer":
-        counts = Counter(token for text in texts for token in split_tokens(text))
+    def build(cls, texts: Iterable[str], min_count: int = 1, terms: Iterable[str] = ()) -> "CharTokenizer":
+        """The vocabulary of `texts`, with the multi-character `terms` kept whole."""
+        pattern = term_pattern(terms)
+        counts = Counter(token for text in texts for token in split_tokens(text, pattern))
         tokens = sorted(token for token, count in counts.items() if count >= min_count)
         return cls(list(SPECIAL_TOKENS) + tokens)
 
     def encode(self, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
         ids = torch.full((len(texts), max_length), self.pad_id, dtype=torch.long)
         for row, text in enumerate(texts):
-            tokens = [self.index.get(t, self.unk_id) for t in split_tokens(text)][: max_length - 2]
+            tokens = [self.index.get(t, self.unk_id) for t in split_tokens(text, self.pattern)][: max_length - 2]
             sequence = [self.cls_id, *tokens, self.sep_id]
             ids[row, : len(sequence)] = torch.tensor(sequence)
         return ids, (ids != self.pad_id).long()
@@ -90,6 +108,7 @@ class HFTokenizer:
         self.inner = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
         self.pad_id = self.inner.pad_token_id
         self.mask_id = self.inner.mask_token_id
+        self.unk_id = self.inner.unk_token_id
         self.vocab_size = len(self.inner)
         self.special_ids = tuple(self.inner.all_special_ids)
 

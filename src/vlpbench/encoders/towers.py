@@ -22,7 +22,8 @@ class ImageEncoder(nn.Module):
     """timm backbone → pooled features (B, feature_dim) → `proj` (B, proj_dim).
 
     `forward_multiscale` gives four maps at strides 4/8/16/32 for segmentation: ResNet stages,
-    or four evenly spaced ViT blocks reshaped to the patch grid and resampled.
+    or evenly spaced ViT blocks (shallow → fine) on the patch grid, average-pooled to the coarser
+    strides and upsampled to the finer ones (a patch-4 ViT has its stride-4 map natively).
     """
 
     def __init__(self, config: ImageEncoderConfig, proj_dim: int, distilled: bool = False, clip_checkpoint: str = "") -> None:
@@ -58,10 +59,24 @@ class ImageEncoder(nn.Module):
         while len(maps) < 4:  # shallow ViTs repeat their last block
             maps = [*maps, maps[-1]]
         height, width = images.shape[-2:]
-        return [
-            F.interpolate(fmap, size=(height // stride, width // stride), mode="bilinear", align_corners=False)
-            for fmap, stride in zip(maps, SEG_STRIDES)
-        ]
+        return [_to_size(fmap, (height // stride, width // stride)) for fmap, stride in zip(maps, SEG_STRIDES)]
+
+
+def trim_padding(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the padding columns every text of the batch has (right padding): the attention mask
+    already hides them, so the result is the same at a fraction of the cost for short batches."""
+    length = int(attention_mask.sum(1).max()) if attention_mask.numel() else 0
+    return input_ids[:, : max(length, 1)], attention_mask[:, : max(length, 1)]
+
+
+def _to_size(fmap: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A ViT patch-grid map at another stride (ViTDet's simple pyramid): average-pooled when
+    coarser, so each coarse cell summarises its patches, bilinearly upsampled when finer."""
+    if tuple(fmap.shape[-2:]) == size:
+        return fmap
+    if fmap.shape[-2] >= size[0] and fmap.shape[-1] >= size[1]:
+        return F.adaptive_avg_pool2d(fmap, size)
+    return F.interpolate(fmap, size=size, mode="bilinear", align_corners=False)
 
 
 class TextEncoder(nn.Module):
@@ -76,11 +91,16 @@ class TextEncoder(nn.Module):
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
 
     def forward_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[CLS] state, or the mean of the non-padding token states (`text.pooling`)."""
+        """[CLS] state, or the mean over content tokens (`text.pooling`): padding and special
+        tokens ([CLS], [SEP], …) are left out, so a two-character prompt is its two characters,
+        not half special tokens."""
+        input_ids, attention_mask = trim_padding(input_ids, attention_mask)
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.config.pooling == "cls":
             return hidden[:, 0]
-        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        special = torch.tensor([i for i in self.tokenizer.special_ids if i != self.tokenizer.unk_id], device=input_ids.device)
+        content = attention_mask.bool() & ~torch.isin(input_ids, special)
+        weights = content.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vlpbench.core.config import RunConfig, config_hash, grid_hash, plugin_options
+from vlpbench.core.config import GRID_EXTENDING, RunConfig, config_hash, grid_hash, plugin_options
 from vlpbench.core.distributed import is_distributed, is_main_process
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.progress import progress_bar
@@ -37,6 +37,7 @@ class Job:
     seed: int
     fraction: float
     pretrain_seed: int = 0
+    replicate: bool = False  # an extra downstream draw for the variance split, not a table cell
 
 
 def expand(names: list[str], registry_names: list[str]) -> list[str]:
@@ -55,11 +56,28 @@ def plan_jobs(config: RunConfig, strategies: list[str], tasks: list[str], datase
         dataset_names = datasets or list(TASKS.entry(task_name).info.default_datasets)
         for name in dataset_names:
             DATASETS.entry(name)
-        seeds = [0] if task_class.deterministic else list(range(config.eval.seeds))
         fractions = config.eval.fractions if task_class.uses_fractions else [1.0]
-        jobs += [Job(task_name, d, s, seed, f, config.pretrain.seed)
-                 for d in dataset_names for s in strategies for seed in seeds for f in fractions]
+        jobs += [Job(task_name, d, s, seed, f, pretrain_seed, replicate)
+                 for d in dataset_names for s in strategies for seed, pretrain_seed, replicate in seed_plan(config, task_class)
+                 for f in fractions]
     return jobs
+
+
+def seed_plan(config: RunConfig, task_class: type[Task]) -> list[tuple[int, int, bool]]:
+    """(downstream seed, pretraining run seed, replicate?) of every cell of one task.
+
+    Seed k evaluates pretraining run pretrain.seed + (k mod N), N = eval.pretrain_seeds (0: N = seeds),
+    so strategies pair by seed across both sources of variance. A deterministic task (no
+    downstream randomness) runs once per pretraining run. `eval.downstream_replicates` adds draws
+    k = seeds, seeds + 1, … on the first pretraining run, for the variance split only."""
+    evaluation, base = config.eval, config.pretrain.seed
+    runs = evaluation.pretrain_seeds or evaluation.seeds
+    if task_class.deterministic:
+        return [(k, base + k, False) for k in range(min(runs, evaluation.seeds))]
+    plan = [(k, base + k % runs, False) for k in range(evaluation.seeds)]
+    if runs > 1:
+        plan += [(evaluation.seeds + j, base, True) for j in range(evaluation.downstream_replicates)]
+    return plan
 
 
 def run_grid(
@@ -112,12 +130,13 @@ def _path(grid: Path, job: Job) -> Path:
 def record_key(config: RunConfig, job: Job) -> str:
     """Hash of what one record depends on: its checkpoint's key, the shared evaluation protocol,
     *that* task's options, and the cell (dataset, seed, fraction). Another task's or another
-    strategy's options do not enter it."""
-    shared_eval = {k: v for k, v in asdict(config.eval).items() if k not in ("seeds", "fractions")}
+    strategy's options do not enter it, nor do the settings that only add cells (seeds, fractions,
+    pretraining runs, replicates): the job's own seed, pretraining run seed and replicate flag are in it."""
+    shared_eval = {k: v for k, v in asdict(config.eval).items() if k not in GRID_EXTENDING}
     return config_hash({
         "checkpoint": checkpoint_key(config, job.strategy, job.pretrain_seed), "task": job.task,
         "options": plugin_options(config, "task", job.task), "eval": shared_eval,
-        "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction,
+        "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction, "replicate": job.replicate,
     })
 
 
@@ -130,7 +149,7 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
     config = workspace.config
     common = {
         "strategy": job.strategy, "task": job.task, "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction,
-        "pretrain_seed": job.pretrain_seed, "profile": config.profile, "config_hash": grid_hash(config),
+        "pretrain_seed": job.pretrain_seed, "replicate": job.replicate, "profile": config.profile, "config_hash": grid_hash(config),
         "record_key": record_key(config, job), "checkpoint_hash": checkpoint.sha256,
         "corpus": workspace.corpus_summary(), "encoders": describe_encoders(config.encoders),
         "pretrain": {k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
@@ -147,5 +166,6 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
         result = task.evaluate(checkpoint.model, dataset, job.seed, job.fraction, context)
     return make_record(
         **common, status="ok", metrics=result.metrics, ci=result.ci, bootstrap=result.bootstrap, warnings=result.warnings,
+        extra=result.extra,
         wall_time_s=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(workspace.device),
     )

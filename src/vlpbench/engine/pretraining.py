@@ -23,7 +23,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.progress import progress_bar
 from vlpbench.core.seeding import augmentation_seed, seeded, torch_generator
 from vlpbench.datasets.base import PretrainCorpus
-from vlpbench.encoders.preprocessing import augment, load_batch
+from vlpbench.encoders.preprocessing import augment, load_batch, site_augment
 from vlpbench.strategies.base import Batch, Strategy
 
 
@@ -123,6 +123,8 @@ def _train(
         for step in range(config.steps):
             index = train_indices[next(batches)]
             images = augment(load_batch(corpus.images, index, image_size), augmentation)
+            if config.site_augment > 0:
+                images = site_augment(images, augmentation, config.site_augment)
             batch = Batch(images, token_ids[index], attention_mask[index], labels[index]).to(device)
             row = {"step": step, **step_once(batch, step)}
             log_rows.append(row)

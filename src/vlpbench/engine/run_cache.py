@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from rich.console import Console
 from safetensors.torch import load_model, save_model
 
 from vlpbench.core.atomic import atomic_write, atomic_write_json
@@ -25,12 +27,14 @@ from vlpbench.core.registry import DATASETS, STRATEGIES
 from vlpbench.core.seeding import seeded, strategy_init_seed
 from vlpbench.datasets.base import Dataset, DatasetOptions, PretrainCorpus
 from vlpbench.datasets.corpus import build_corpus
+from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.labels.label_stats import mean_label_entropy
 from vlpbench.encoders.mlm_warmstart import mlm_pretrain
 from vlpbench.encoders.tokenizer import CharTokenizer, HFTokenizer, Tokenizer
 from vlpbench.encoders.towers import TextEncoder, build_text_encoder
 from vlpbench.engine.pretraining import pretrain
 from vlpbench.strategies.base import Strategy, StrategyContext
+from vlpbench.tasks.prompts import text_zero_shot_auc
 
 
 def checkpoint_key(config: RunConfig, name: str, seed: int) -> str:
@@ -108,10 +112,18 @@ class Workspace:
             if hf_directory:
                 tokenizer: Tokenizer = HFTokenizer(hf_directory)
             else:
-                tokenizer = CharTokenizer.build(corpus.reports[i] for i in corpus.train_indices)
+                tokenizer = CharTokenizer.build((corpus.reports[i] for i in corpus.train_indices),
+                                                terms=self._tokenizer_terms(corpus.language))
             ids, mask = tokenizer.encode(corpus.reports, text.max_length)
             self._tokens = (tokenizer, ids, mask)
         return self._tokens
+
+    def _tokenizer_terms(self, language: str) -> list[str]:
+        """Terms the built-in tokenizer keeps whole (`encoders.text.tokenizer`)."""
+        kind = self.config.encoders.text.tokenizer
+        if kind not in ("terms", "chars"):
+            raise VlpbenchError(f"encoders.text.tokenizer '{kind}': expected 'terms' or 'chars'")
+        return load_knowledge_base(language).surface_forms() if kind == "terms" else []
 
     # -- shared text initialisation ----------------------------------------------------------
     def build_text_encoder(self) -> TextEncoder:
@@ -175,16 +187,32 @@ class Workspace:
         else:
             _, ids, mask = self.tokens()
             c = self.config
-            stats = pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
-                             seed=seed, out_dir=directory, device=self.device)
-            meta = {"kind": "strategy", "strategy": name, "seed": seed, "pretrain": asdict(stats), "config": asdict(c),
-                    "corpus": self.corpus_summary()}
+            stats = (pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
+                              seed=seed, out_dir=directory, device=self.device)
+                     if strategy_class.pretrains else None)
+            meta = {"kind": "strategy", "strategy": name, "seed": seed, "pretrain": asdict(stats) if stats else {"steps": 0, "wall_time_s": 0.0, "peak_memory_mb": 0.0},
+                    "config": asdict(c), "corpus": self.corpus_summary(), "text_zero_shot_auc": self._text_diagnostic(model)}
             if is_main_process():
                 meta = self._save(model, directory, meta)
                 tokenizer.save(directory)
         model.to(self.device).eval()
         self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta)
         return self._checkpoints[(name, seed)]
+
+    def _text_diagnostic(self, model: Strategy) -> float | None:
+        """Text-only zero-shot macro AUC of the trained text tower on the corpus validation
+        reports (tasks/prompts.py), printed after pretraining; None for image-only strategies."""
+        if not model.has_text_tower:
+            return None
+        corpus = self.corpus()
+        was_training = model.training
+        model.to(self.device).eval()
+        auc = text_zero_shot_auc(model, [corpus.reports[i] for i in corpus.val_indices],
+                                 np.asarray(corpus.labels)[corpus.val_indices], corpus.language)
+        model.train(was_training)
+        if is_main_process():
+            Console().print(f"{model.registered_name}: text-only zero-shot macro AUC {auc:.1f} on the corpus validation reports", highlight=False)
+        return round(float(auc), 2)
 
     # -- safetensors with integrity check ----------------------------------------------------
     def _save(self, module: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
 from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
+from vlpbench.report.variance import covered_variance, variance_lines
 
 KEY = list(RECORD_KEY)
 ALPHA = 0.05
@@ -31,6 +32,8 @@ AVG = "Avg"
 CORRECTIONS = ("none", "holm")
 METRIC_ORDER = ("auc", "map", "dsc", "iou")
 METRIC_NAMES = {"auc": "AUC", "map": "mAP", "dsc": "DSC", "iou": "IoU"}
+FLOOR_TAG, REFERENCE_TAG = "floor", "reference"  # random-init is the floor; reference rows are not flagged
+FLOOR_MARK = "▽"
 ABLATION_TAG = "ablation"  # strategies and tasks of the ablation table; components are tags "ablation:<X>"
 
 
@@ -65,6 +68,8 @@ def _load_one(path: Path) -> dict:
         "peak_memory_mb": rec.get("peak_memory_mb"),
         "version": (rec.get("versions") or {}).get("vlpbench") or "",
         "git_commit": rec.get("git_commit") or "", "created": rec.get("created") or "",
+        "pretrain_seed": None if rec.get("pretrain_seed") is None else int(rec["pretrain_seed"]), "replicate": bool(rec.get("replicate", False)),
+        "extra": rec.get("extra") or {},
     }
 
 
@@ -243,7 +248,7 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[lis
             cells[(s, col)] = dict(
                 strategy=s, dataset=col.dataset, fraction=col.fraction, metric=col.metric, status=status,
                 n=len(v), mean=v.mean() if len(v) else np.nan, std=v.std(ddof=1) if len(v) >= 2 else np.nan,
-                lo=lo, hi=hi, best=False, p=np.nan, p_adj=np.nan, significant=False)
+                lo=lo, hi=hi, best=False, p=np.nan, p_adj=np.nan, significant=False, below_floor=False)
         ranked = [s for s in strategies if cells[(s, col)]["n"]]
         if ranked:
             best = max(ranked, key=lambda s: cells[(s, col)]["mean"])  # ties: first in row order
@@ -251,6 +256,9 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[lis
             for s in ranked:
                 cells[(s, col)]["best"] = format(cells[(s, col)]["mean"], ".2f") == shown
             tests += [(col, best, s) for s in ranked if s != best]
+            for floor in (f for f in ranked if f in STRATEGIES.tagged(FLOOR_TAG)):
+                for s in (s for s in ranked if REFERENCE_TAG not in _info(STRATEGIES, s).tags):
+                    cells[(s, col)]["below_floor"] |= bool(cells[(s, col)]["mean"] < cells[(floor, col)]["mean"])
     if single_run:
         pvalues = [paired_bootstrap_p(reps[(b, c)], reps[(s, c)])
                    if (b, c) in reps and (s, c) in reps and reps[(b, c)].shape == reps[(s, c)].shape else np.nan
@@ -275,6 +283,7 @@ def _cell_text(c: dict, single_run: bool) -> str:
         text = f"{c['mean']:.2f}" + ("" if pd.isna(c["lo"]) else f" [{c['lo']:.2f}, {c['hi']:.2f}]")
     else:
         text = f"{c['mean']:.2f} ({_num(c['std'], '.2f')})"
+    text += FLOOR_MARK if c["below_floor"] else ""
     if c["best"]:
         return f"**{text}**"
     return text + (MARK if c["significant"] else "")
@@ -380,7 +389,9 @@ def _legend(single_run: bool, correction: str) -> str:
     return (f"{cells} **Bold**: best {best} in the column. {MARK}: the best row is significantly better than this row"
             f" ({test}, p < {ALPHA}{corrected}). `(k/K seeds)`: incomplete row, averaged "
             "over the seeds that exist. n/a: task not applicable to the strategy; –: no record. "
-            "Pretrain (s) / Peak mem (MB): pretraining wall time and peak memory of the strategy's checkpoint(s).")
+            f"{FLOOR_MARK}: below the `random-init` reference row (the untrained encoders) in this column. "
+            "Reference rows: `random-init` (floor) and `supervised` (the image encoder trained on the corpus labels with BCE). "
+            "Pretrain (s) / Peak mem (MB): pretraining wall time and peak memory of the strategy's checkpoint(s), summed over its pretraining runs.")
 
 
 def _warnings(t: pd.DataFrame) -> list[str]:
@@ -419,12 +430,15 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, ablation_md, ablation_csv = [], [], []
-    for task, t in df.groupby("task", sort=True):
+    for task, everything in df.groupby("task", sort=True):
+        t, replicates = everything[~everything["replicate"]], everything[everything["replicate"]]
         strategies = sorted(set(t["strategy"]), key=_strategy_key)
         expected = int(t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().max())
         markdown, cells, single_run = _table(t, strategies, expected, correction)
         title = f"# {_task_title(task)} (`{task}`)"
-        text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _legend(single_run, correction), *_warnings(t)])
+        metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
+        text = "\n".join([title, "", *_header(t, run_logs), covered_variance(t), "", markdown, "",
+                          _legend(single_run, correction), *variance_lines(t, replicates, metric, strategies), *_warnings(t)])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
         written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
         components = _ablation_components(strategies)
@@ -439,4 +453,36 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none
                  "SA = speed adjustment of feature similarity, BE = batch expansion")
         written.append(_write(out_dir / "ablation.md", "\n".join([title, "", *ablation_md]).rstrip("\n") + "\n"))
         written.append(_write_csv(out_dir / "ablation.csv", pd.concat(ablation_csv, ignore_index=True)))
+    written += prompt_sensitivity(df[~df["replicate"]], out_dir)
     return sorted(written)
+
+
+def prompt_sensitivity(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """`prompt-sensitivity.md` + `.csv`: each strategy's zero-shot macro AUC (mean over datasets
+    and runs) under every prompt protocol its records carry, and the spread across protocols."""
+    rows = [(r.strategy, r.seed, r.dataset, protocol, values.get("auc"))
+            for r in df[df["status"] == "ok"].itertuples(index=False)
+            for protocol, values in (r.extra.get("protocols") or {}).items()]
+    if not rows:
+        return []
+    long = pd.DataFrame(rows, columns=["strategy", "seed", "dataset", "protocol", "auc"])
+    per_run = long.groupby(["strategy", "protocol", "seed"])["auc"].mean().reset_index()
+    table = per_run.groupby(["strategy", "protocol"])["auc"].agg(["mean", "std"]).reset_index()
+    wide = table.pivot(index="strategy", columns="protocol", values="mean")
+    wide = wide.reindex(sorted(wide.index, key=_strategy_key))
+    spread = wide.max(axis=1) - wide.min(axis=1)
+    body = [[s, *(_num(wide.at[s, p], ".2f") for p in wide.columns), _num(spread[s], ".2f")] for s in wide.index]
+    markdown = tabulate(body, headers=["Strategy", *wide.columns, "spread"], tablefmt="github", disable_numparse=True)
+    datasets = ", ".join(sorted(long["dataset"].unique()))
+    text = "\n".join([
+        "# Prompt sensitivity of zero-shot classification", "",
+        f"Macro AUC (%) averaged over {datasets} and over pretraining runs, per prompt protocol "
+        "(`term`: the class term; `template-ensemble`: report-style sentence templates averaged; "
+        "`knowledge`: every surface form the knowledge base lists for the class, averaged). "
+        "spread = best − worst protocol. The leaderboard uses the protocol its records name (default `term`).", "",
+        markdown,
+    ])
+    out = [_write(out_dir / "prompt-sensitivity.md", text + "\n")]
+    table["spread"] = table["strategy"].map(spread)
+    out.append(_write_csv(out_dir / "prompt-sensitivity.csv", table))
+    return out

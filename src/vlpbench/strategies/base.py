@@ -47,6 +47,8 @@ class Strategy(nn.Module):
     has_text_tower: ClassVar[bool] = True
     #: other strategies whose checkpoints must exist first (e.g. DeiT's CLIP-trained ResNet teacher)
     requires: ClassVar[tuple[str, ...]] = ()
+    #: False for a reference row that is evaluated with its initial weights (no pretraining steps)
+    pretrains: ClassVar[bool] = True
 
     image_encoder: ImageEncoder
     text_encoder: TextEncoder | None

@@ -29,6 +29,7 @@ class TaskResult:
     warnings: list[str] = field(default_factory=list)
     ci: dict[str, list[float]] = field(default_factory=dict)
     bootstrap: dict[str, list[float]] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # task-specific details kept in the record (e.g. per-protocol metrics)
 
 
 class Task:

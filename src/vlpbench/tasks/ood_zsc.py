@@ -1,7 +1,7 @@
 """Prompt-based out-of-distribution zero-shot classification (ViLReF §IV-C, metrics §IV-B):
-class → medical term in the text encoder's language → prompt → text embedding; image–prompt
-cosine scores on evaluation sets from unseen acquisition sites. No training, so one
-deterministic run, with a paired bootstrap over test images for significance and CIs."""
+class → medical term in the text encoder's language → prompt(s) → text embedding; image–prompt
+scores on evaluation sets from unseen acquisition sites. No downstream training: one run per
+pretraining seed, with a paired bootstrap over test images as the within-run CI."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from vlpbench.strategies.base import Strategy
 from vlpbench.tasks._metrics import bootstrap_ci, bootstrap_metrics, classification_metrics, one_hot
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
 from vlpbench.tasks.linear_probe import DEFAULT_DATASETS
+from vlpbench.tasks.prompts import PROTOCOLS, SCORINGS, prompt_scores
 
 #: logit scale of the softmax over classes for multi-class sets (CLIP's clamp value)
 LOGIT_SCALE = 100.0
@@ -25,10 +26,9 @@ LOGIT_SCALE = 100.0
 EXCLUDED_CLASSES = ("others",)
 
 
-def zero_shot_prompts(dataset: ClassificationDataset, language: str, template: str) -> tuple[list[int], list[str]]:
-    """Indices of the classes scored and their prompts: `template` formatted with each class's
-    term; classes named 'others', listed in the card's `zero_shot_exclude` (e.g. ODIR's O) or
-    with an empty term are left out."""
+def zero_shot_terms(dataset: ClassificationDataset, language: str) -> tuple[list[int], list[str]]:
+    """Indices of the classes scored and their terms; classes named 'others', listed in the card's
+    `zero_shot_exclude` (e.g. ODIR's O) or with an empty term are left out."""
     if language not in dataset.prompts:
         raise VlpbenchError(
             f"dataset '{dataset.name}' has no '{language}' prompts (has: {', '.join(dataset.prompts) or 'none'})"
@@ -38,20 +38,31 @@ def zero_shot_prompts(dataset: ClassificationDataset, language: str, template: s
         raise VlpbenchError(
             f"dataset '{dataset.name}': {len(terms)} '{language}' prompts for {len(dataset.class_names)} classes"
         )
-    if template.count("{}") != 1:
-        raise VlpbenchError(f"task.ood-zsc.template '{template}': expected exactly one '{{}}' placeholder")
     excluded = {*EXCLUDED_CLASSES, *(name.lower() for name in dataset.card.get("zero_shot_exclude", []))}
     keep = [c for c, (name, term) in enumerate(zip(dataset.class_names, terms))
             if term.strip() and name.lower() not in excluded]
-    return keep, [template.replace("{}", terms[c]) for c in keep]
+    return keep, [terms[c] for c in keep]
 
 
 @dataclass
 class ZeroShotOptions:
-    """Prompt template around the class term (one `{}`) and bootstrap resamples of the test set."""
+    """`protocol`: how class prompts are built (term | template-ensemble | knowledge, see
+    tasks/prompts.py); `scoring` of multi-label sets: calibrated (positive − negated prompt) or
+    raw cosine; `template` wraps the term under the `term` protocol (one `{}`); `bootstrap`
+    resamples of the test set for the within-run CI."""
 
+    protocol: str = "term"
+    scoring: str = "calibrated"
     template: str = "{}"
     bootstrap: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise VlpbenchError(f"task.ood-zsc.protocol '{self.protocol}': expected one of {list(PROTOCOLS)}")
+        if self.scoring not in SCORINGS:
+            raise VlpbenchError(f"task.ood-zsc.scoring '{self.scoring}': expected one of {list(SCORINGS)}")
+        if self.template.count("{}") != 1:
+            raise VlpbenchError(f"task.ood-zsc.template '{self.template}': expected exactly one '{{}}' placeholder")
 
 
 @register_task(
@@ -61,7 +72,8 @@ class ZeroShotOptions:
                     profiles={"smoke": {"bootstrap": 50}}),
 )
 class OodZeroShot(Task):
-    """Cosine scores (multi-label) or a softmax over classes at logit scale 100 (multi-class)."""
+    """Softmax over classes at logit scale 100 (multi-class) or the calibrated multi-label rule
+    (tasks/prompts.py); every prompt protocol is also scored, for the prompt-sensitivity table."""
 
     accepts = ("classification",)
     deterministic = True
@@ -72,35 +84,40 @@ class OodZeroShot(Task):
         self, model: Strategy, dataset: ClassificationDataset, seed: int, fraction: float, context: TaskContext
     ) -> TaskResult:
         self.check_dataset(dataset)
+        options = self.options
         language = model.config.encoders.text.language or "zh"
-        keep, prompts = zero_shot_prompts(dataset, language, self.options.template)
+        keep, terms = zero_shot_terms(dataset, language)
         if not keep:
             raise VlpbenchError(f"dataset '{dataset.name}': no class has a zero-shot prompt")
-        scores = self._scores(model, dataset, prompts, context.device)
+        images = self._image_embeddings(model, dataset, context.device)
         targets = one_hot(dataset.split("test").labels, dataset.multilabel, len(dataset.class_names))[:, keep]
         names = [dataset.class_names[c] for c in keep]
-        metrics, notes = classification_metrics(targets, scores, True, names)
+        by_protocol = {}
+        for protocol in PROTOCOLS:
+            scores = prompt_scores(model, images, terms, language, protocol, options.scoring, dataset.multilabel,
+                                   options.template, LOGIT_SCALE)
+            by_protocol[protocol] = (scores, *classification_metrics(targets, scores, True, names))
+        scores, metrics, notes = by_protocol[options.protocol]
         skipped = [name for c, name in enumerate(dataset.class_names) if c not in keep]
         if skipped:
             notes.insert(0, f"classes without a zero-shot prompt left out: {', '.join(skipped)}")
-        if not self.options.bootstrap:
-            return TaskResult(metrics=metrics, warnings=notes)
-        replicates = bootstrap_metrics(targets, scores, True, names, self.options.bootstrap, seed=0)
+        extra = {"protocols": {protocol: values[1] for protocol, values in by_protocol.items()},
+                 "protocol": options.protocol, "scoring": options.scoring}
+        if not options.bootstrap:
+            return TaskResult(metrics=metrics, warnings=notes, extra=extra)
+        replicates = bootstrap_metrics(targets, scores, True, names, options.bootstrap, seed=0)
         ci = {name: list(bootstrap_ci(values)) for name, values in replicates.items()}
-        return TaskResult(metrics=metrics, warnings=notes, ci=ci, bootstrap=replicates)
+        return TaskResult(metrics=metrics, warnings=notes, ci=ci, bootstrap=replicates, extra=extra)
 
-    def _scores(self, model: Strategy, dataset: ClassificationDataset, prompts: list[str], device: str) -> np.ndarray:
-        """(n_test, len(prompts)) image–prompt cosines, or their softmax at LOGIT_SCALE (multi-class)."""
+    def _image_embeddings(self, model: Strategy, dataset: ClassificationDataset, device: str) -> torch.Tensor:
+        """(n_test, D) normalised image embeddings of the test split."""
         test, settings = dataset.split("test"), self.config.eval
         was_training = model.training
         model.to(device).eval()
-        text = model.text_embedding(prompts)
-        scores = []
+        chunks = []
         with torch.no_grad():
             for start in range(0, len(test.images), settings.batch_size):
                 indices = np.arange(start, min(start + settings.batch_size, len(test.images)))
-                images = load_batch(test.images, indices, settings.image_size).to(device)
-                cosine = model.image_embedding(images) @ text.T
-                scores.append(cosine if dataset.multilabel else (LOGIT_SCALE * cosine).softmax(-1))
+                chunks.append(model.image_embedding(load_batch(test.images, indices, settings.image_size).to(device)))
         model.train(was_training)
-        return torch.cat(scores).float().cpu().numpy()
+        return torch.cat(chunks)

@@ -131,6 +131,13 @@ class KnowledgeBase:
             raise VlpbenchError(f"{self.source}: no category '{key}' (has: {', '.join(self.keys)})")
         return self.category(key).term
 
+    def surface_forms(self) -> list[str]:
+        """Every way the knowledge base writes a finding: canonical terms, synonyms, abbreviations
+        and the rare `others` terms (a term-aware tokenizer keeps each one whole)."""
+        forms = [form for c in self.categories for form in (c.term, *c.synonyms, *c.abbreviations)]
+        forms += [term for terms in self.category("others").rare_findings.values() for term in terms]
+        return list(dict.fromkeys(forms))
+
     @property
     def rare_ids(self) -> tuple[str, ...]:
         return tuple(self.category("others").rare_findings)

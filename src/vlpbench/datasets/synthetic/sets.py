@@ -58,6 +58,21 @@ def _messidor_grade(eye: EyeFindings) -> int:
     return 0 if eye.dr_stage == 0 else 1 if eye.dr_stage <= 2 else 2 if eye.dr_stage == 3 else 3
 
 
+def _is_normal(eye: EyeFindings) -> bool:
+    return set(eye.keys) == {"normal"}
+
+
+def _refuge_class(eye: EyeFindings) -> str | None:
+    """REFUGE: glaucoma eyes, and healthy eyes as the negatives its prompt 正常眼底 names."""
+    return "glaucoma" if "glaucoma" in eye.keys else "non-glaucoma" if _is_normal(eye) else None
+
+
+def _messidor_class(eye: EyeFindings) -> str | None:
+    """MESSIDOR: DR grades 1–3 by stage; grade 0 (prompted 正常眼底) holds healthy eyes only."""
+    grade = _messidor_grade(eye)
+    return f"grade{grade}" if grade > 0 or _is_normal(eye) else None
+
+
 def _exclusive(classes: tuple[ClassSpec, ...]) -> Callable[[EyeFindings], str | None]:
     """Accept eyes positive for exactly one class (quota-balanced multi-class sets)."""
 
@@ -85,9 +100,9 @@ FIVES = tuple(ClassSpec(n, (k,), k) for n, k in [("N", "normal"), ("D", "dr"), (
 SETS = {
     "syn-rfmid": SetSpec("syn-rfmid", RFMID, True, 11, card={"mirrors": "RFMiD (multi-label)"}),
     "syn-odir": SetSpec("syn-odir", ODIR, True, 12, card={"mirrors": "ODIR-5K (N,D,G,C,A,H,M,O)", "zero_shot_exclude": ["O"]}),
-    "syn-refuge": SetSpec("syn-refuge", REFUGE, False, 13, accept=lambda e: "glaucoma" if "glaucoma" in e.keys else "non-glaucoma",
+    "syn-refuge": SetSpec("syn-refuge", REFUGE, False, 13, accept=_refuge_class,
                           label_of=lambda e: int("glaucoma" in e.keys), card={"mirrors": "REFUGE (glaucoma vs not)"}),
-    "syn-messidor": SetSpec("syn-messidor", MESSIDOR, False, 14, accept=lambda e: f"grade{_messidor_grade(e)}",
+    "syn-messidor": SetSpec("syn-messidor", MESSIDOR, False, 14, accept=_messidor_class,
                             label_of=_messidor_grade, card={"mirrors": "MESSIDOR (DR grade 0–3)"}),
     "syn-fives": SetSpec("syn-fives", FIVES, False, 15, accept=_exclusive(FIVES),
                          label_of=lambda e: next(i for i, c in enumerate(FIVES) if _has(e, c.keys)), card={"mirrors": "FIVES (N/D/G/A)"}),
