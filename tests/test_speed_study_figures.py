@@ -118,4 +118,5 @@ def test_label_entropy_study_tables_and_figure(config: RunConfig, tmp_path: Path
     assert list(summary["target_mle"]) == [0.05, 0.1]
     assert summary["realised_mle"].between(0, 1).all() and summary["auc"].between(0, 100).all()
     assert summary["realised_mle"].iloc[0] < summary["realised_mle"].iloc[1]  # the target reached the corpus
+    assert (summary["runs"] == config.eval.seeds).all() and summary["auc_sd"].notna().all()  # error bars over pretraining runs
     assert png.read_bytes()[:8] == PNG_MAGIC

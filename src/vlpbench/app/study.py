@@ -35,9 +35,9 @@ METRICS = {"auc": "AUC", "map": "mAP"}
 def label_entropy_study(
     config: RunConfig, strategies: list[str], mle_values: list[float], out_dir: Path, datasets: list[str] | None = None,
 ) -> list[Path]:
-    """Pretrain each text-aware strategy per target mLE, score it on the zero-shot task's sets
-    (`datasets`, default the task's), and write `label-entropy.md`, `.csv` and `.png` under
-    `out_dir`; returns their paths."""
+    """Pretrain each text-aware strategy per target mLE, `eval.seeds` times (pretraining runs),
+    score it on the zero-shot task's sets (`datasets`, default the task's), and write
+    `label-entropy.md`, `.csv` and `.png` (mean ± SD over runs) under `out_dir`; returns their paths."""
     names = _text_strategies(strategies)
     if not mle_values or any(not 0 < m < 1 for m in mle_values):
         raise VlpbenchError(f"bench study label-entropy: --mle expects values in (0, 1), got {mle_values}")
@@ -51,13 +51,20 @@ def label_entropy_study(
         for record in run_grid(study_config, names, [zero_shot_task()], datasets):
             if record["status"] == "ok":
                 rows.append({"strategy": record["strategy"], "target_mle": target, "realised_mle": record["corpus"]["mle"],
-                             "dataset": record["dataset"], **{m: record["metrics"].get(m) for m in METRICS}})
+                             "seed": record["seed"], "dataset": record["dataset"],
+                             **{m: record["metrics"].get(m) for m in METRICS}})
     if not rows:
         raise VlpbenchError(f"bench study label-entropy: no '{zero_shot_task()}' record has status ok")
     long = pd.DataFrame(rows)
-    summary = (
-        long.groupby(["strategy", "target_mle"], sort=False)
+    per_run = (  # dataset-averaged per pretraining run, then mean and SD over runs (error bars)
+        long.groupby(["strategy", "target_mle", "seed"], sort=False)
         .agg(realised_mle=("realised_mle", "first"), auc=("auc", "mean"), map=("map", "mean"), datasets=("dataset", "nunique"))
+        .reset_index()
+    )
+    summary = (
+        per_run.groupby(["strategy", "target_mle"], sort=False)
+        .agg(realised_mle=("realised_mle", "first"), auc=("auc", "mean"), auc_sd=("auc", "std"), map=("map", "mean"),
+             map_sd=("map", "std"), runs=("seed", "nunique"), datasets=("datasets", "max"))
         .reset_index()
     )
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +87,9 @@ def _text_strategies(strategies: list[str]) -> list[str]:
 
 def _markdown(config: RunConfig, summary: pd.DataFrame, datasets: list[str], hashes: dict[float, str]) -> str:
     """Rows = strategies, columns = target mLE × (AUC, mAP), each averaged over the datasets."""
-    wide = summary.pivot(index="strategy", columns="target_mle", values=list(METRICS))
+    cells = summary.assign(**{m: [f"{v:.2f} ({s:.2f})" if pd.notna(s) else f"{v:.2f}" for v, s in zip(summary[m], summary[f"{m}_sd"])]
+                              for m in METRICS})
+    wide = cells.pivot(index="strategy", columns="target_mle", values=list(METRICS))
     wide = wide.reindex(index=list(dict.fromkeys(summary["strategy"])))
     targets = list(dict.fromkeys(summary["target_mle"]))
     table = pd.DataFrame(
@@ -93,14 +102,14 @@ def _markdown(config: RunConfig, summary: pd.DataFrame, datasets: list[str], has
         "",
         f"Prompt-based OOD zero-shot classification (`{zero_shot_task()}`): macro AUC and mAP (%) averaged over "
         f"{', '.join(datasets)}, for strategies pretrained on corpora of {config.corpus.size} pairs whose mean "
-        "label entropy (eq 14) is set to the column's target.",
+        f"label entropy (eq 14) is set to the column's target; mean (SD) over {int(summary['runs'].max())} pretraining runs.",
         "",
         f"- realised corpus mLE: {', '.join(f'{t:g} → {realised[t]:.4f}' for t in targets)}",
         f"- profile `{config.profile}` · image {encoders['image']} · text {encoders['text']} · "
         f"{config.pretrain.steps} pretraining steps of batch {config.pretrain.batch_size} · vlpbench {__version__}",
         f"- result grids: {', '.join(f'{t:g}: `{h}`' for t, h in hashes.items())}",
         "",
-        table.to_markdown(tablefmt="github", floatfmt=".2f"),
+        table.to_markdown(tablefmt="github"),
     ]
     return "\n".join(lines) + "\n"
 
@@ -116,7 +125,7 @@ def _plot(summary: pd.DataFrame, path: Path) -> None:
     for axis, (metric, label) in zip(axes, METRICS.items()):
         for strategy, part in summary.groupby("strategy", sort=False):
             part = part.sort_values("realised_mle")
-            axis.plot(part["realised_mle"], part[metric], marker="o", label=strategy)
+            axis.errorbar(part["realised_mle"], part[metric], yerr=part[f"{metric}_sd"], marker="o", capsize=3, label=strategy)
         axis.set_xlabel("corpus mean label entropy (mLE, eq 14)")
         axis.set_ylabel(f"{zero_shot_task()} {label} (%)")
         axis.set_title(f"{zero_shot_task()} {label}")

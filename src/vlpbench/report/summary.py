@@ -1,4 +1,5 @@
-"""The terminal summary `bench run` prints: per-seed metrics and mean ± std, as rich tables."""
+"""The terminal summary `bench run` prints: per-seed metrics and mean ± std, as rich tables
+(seed k = pretraining run k with downstream draw k; replicate draws for the variance split are left out)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ def summary_tables(records: list[dict[str, Any]]) -> list[Table]:
     rows = [
         {"task": r["task"], "dataset": r["dataset"], "strategy": r["strategy"], "fraction": r["fraction"],
          "seed": r["seed"], "metric": metric, "value": value, "status": r["status"]}
-        for r in records for metric, value in (r["metrics"].items() if r["status"] == "ok" else [("-", float("nan"))])
+        for r in records if not r.get("replicate")  # variance-split draws are not table cells
+        for metric, value in (r["metrics"].items() if r["status"] == "ok" else [("-", float("nan"))])
         if metric == "-" or "/" not in metric
     ]
     if not rows:
