@@ -89,6 +89,9 @@ class TextEncoder(nn.Module):
         self.backbone = build_text_backbone(clip_checkpoint) if clip_checkpoint else _build_transformer(config, tokenizer)
         self.feature_dim: int = self.backbone.config.hidden_size
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
+        # ids mean pooling leaves out ([CLS], [SEP], …; [UNK] is content); not part of the weights
+        pooled_out = [i for i in tokenizer.special_ids if i != tokenizer.unk_id]
+        self.register_buffer("pooled_out_ids", torch.tensor(pooled_out, dtype=torch.long), persistent=False)
 
     def forward_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """[CLS] state, or the mean over content tokens (`text.pooling`): padding and special
@@ -98,8 +101,7 @@ class TextEncoder(nn.Module):
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.config.pooling == "cls":
             return hidden[:, 0]
-        special = torch.tensor([i for i in self.tokenizer.special_ids if i != self.tokenizer.unk_id], device=input_ids.device)
-        content = attention_mask.bool() & ~torch.isin(input_ids, special)
+        content = attention_mask.bool() & ~torch.isin(input_ids, self.pooled_out_ids.to(input_ids.device))
         weights = content.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 

@@ -238,6 +238,8 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[lis
     na = t[t["status"] == "n/a"]
     na_keys = set(zip(na["strategy"], na["dataset"], na["fraction"]))
     cells, tests = {}, []  # tests: (column, best strategy, compared strategy)
+    floors = [s for s in strategies if s in STRATEGIES.tagged(FLOOR_TAG)]
+    flaggable = [s for s in strategies if REFERENCE_TAG not in _info(STRATEGIES, s).tags]
     for col in cols:
         na_strats = {s for s, d, f in na_keys if f == col.fraction and col.dataset in (AVG, d)}
         for s in strategies:
@@ -256,8 +258,8 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[lis
             for s in ranked:
                 cells[(s, col)]["best"] = format(cells[(s, col)]["mean"], ".2f") == shown
             tests += [(col, best, s) for s in ranked if s != best]
-            for floor in (f for f in ranked if f in STRATEGIES.tagged(FLOOR_TAG)):
-                for s in (s for s in ranked if REFERENCE_TAG not in _info(STRATEGIES, s).tags):
+            for floor in (f for f in floors if f in ranked):
+                for s in (s for s in flaggable if s in ranked):
                     cells[(s, col)]["below_floor"] |= bool(cells[(s, col)]["mean"] < cells[(floor, col)]["mean"])
     if single_run:
         pvalues = [paired_bootstrap_p(reps[(b, c)], reps[(s, c)])

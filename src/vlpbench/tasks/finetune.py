@@ -25,6 +25,7 @@ from vlpbench.datasets.base import ClassificationDataset, ClassificationSplit
 from vlpbench.encoders.preprocessing import augment, load_batch
 from vlpbench.encoders.towers import ImageEncoder
 from vlpbench.strategies.base import Strategy
+from vlpbench.tasks._features import extract_features
 from vlpbench.tasks._metrics import classification_metrics
 from vlpbench.tasks._sampling import init_linear_head, nested_fraction_indices
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
@@ -41,6 +42,10 @@ class Classifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder.forward_features(images))
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features (what `extract_features` reads)."""
+        return self.encoder.forward_features(images)
 
 
 def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
@@ -129,9 +134,11 @@ class Finetune(Task):
     ) -> None:
         """LP stage: for each C, minimise mean loss + ‖W‖²/(2·C·n) on standardised frozen features
         with L-BFGS; keep the C with the best validation macro AUC; fold the scaler into the head."""
-        train = self._features(network, dataset.split("train").images, subset, context.device)
+        size, batch = self.config.eval.image_size, self.config.eval.batch_size
         val_split = dataset.split("val")
-        val = self._features(network, val_split.images, np.arange(len(val_split.images)), context.device)
+        train, val = (torch.from_numpy(extract_features(network, images, indices, size, batch, context.device, None)).to(context.device)
+                      for images, indices in ((dataset.split("train").images, subset),
+                                              (val_split.images, np.arange(len(val_split.images)))))
         mean, scale = train.mean(0), train.std(0).clamp(min=1e-6)
         x, target = (train - mean) / scale, targets[subset].to(train.device)
         best = (-np.inf, None)
@@ -157,14 +164,6 @@ class Finetune(Task):
         with torch.no_grad():
             network.head.weight.copy_(head.weight / scale)
             network.head.bias.copy_(head.bias - (head.weight / scale) @ mean)
-
-    def _features(self, network: Classifier, images, indices: np.ndarray, device: str) -> torch.Tensor:
-        """Frozen pooled features of `indices` (eval mode, no augmentation)."""
-        network.eval()
-        size, batch = self.config.eval.image_size, self.config.eval.batch_size
-        with torch.no_grad():
-            return torch.cat([network.encoder.forward_features(load_batch(images, indices[i:i + batch], size).to(device))
-                              for i in range(0, len(indices), batch)])
 
     def _metrics(
         self, network: Classifier, dataset: ClassificationDataset, split_name: str, context: TaskContext
