@@ -20,6 +20,16 @@ def test_profiles_differ_and_paper_matches_vilref():
     assert resolve_config("smoke").pretrain.steps < resolve_config("quick").pretrain.steps
 
 
+@pytest.mark.parametrize("strategy", ["wsc", "clip-be"])
+def test_from_scratch_profiles_use_moco_momentum(strategy):
+    """ViLReF's m = 0.75 fits fine-tuning CN-CLIP at lr 3e-5; from scratch (lr 1e-3) the queued keys
+    go inconsistent and clip-be sat at chance, so quick/smoke use MoCo's 0.99 (wsc.py)."""
+    assert resolve_config("paper").strategy[strategy].momentum == 0.75
+    for profile in ("quick", "smoke"):
+        config = resolve_config(profile)
+        assert config.strategy[strategy].momentum == 0.99 and config.pretrain.lr >= 1e-3
+
+
 def test_yaml_then_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("pretrain:\n  steps: 11\n  lr: 0.5\neval:\n  fractions: [0.1, 1]\n")
