@@ -78,7 +78,10 @@ def table(md: str) -> dict[str, dict[str, str]]:
 def test_linear_probe_matches_golden(tmp_path):
     write_lp_grid(tmp_path / "results")
     paths = build_leaderboards(tmp_path / "results", tmp_path / "lb")
-    assert [p.name for p in paths] == ["linear-probe.csv", "linear-probe.md"]
+    assert [p.relative_to(tmp_path / "lb").as_posix() for p in paths] == [
+        "figures/cd-linear-probe.png", "figures/cd-linear-probe.svg", "figures/winrate-linear-probe.png",
+        "figures/winrate-linear-probe.svg", "linear-probe-pairwise.csv", "linear-probe-statistics.csv",
+        "linear-probe.csv", "linear-probe.md"]
     assert (tmp_path / "lb" / "linear-probe.md").read_text() == (GOLDEN / "linear-probe.md").read_text()
 
 
@@ -101,7 +104,7 @@ def test_bold_and_markers(tmp_path):
 
 def test_csv_has_every_number_and_scipy_pvalues(tmp_path):
     write_lp_grid(tmp_path / "results")
-    build_leaderboards(tmp_path / "results", tmp_path / "lb")
+    build_leaderboards(tmp_path / "results", tmp_path / "lb", correction="none")
     csv = pd.read_csv(tmp_path / "lb" / "linear-probe.csv")
     assert len(csv) == 3 * 6  # strategies × (2 datasets × 2 metrics + 2 Avg)
     row = csv[(csv.strategy == "clip") & (csv.dataset == "syn-odir") & (csv.metric == "auc")].iloc[0]
@@ -121,8 +124,8 @@ def test_holm_correction_removes_a_marker(tmp_path):
     for s, values in rows.items():
         for seed in SEEDS:
             write_record(root, s, "finetune", "syn-odir", seed, {"auc": values[seed]})
-    build_leaderboards(root, tmp_path / "none")
-    build_leaderboards(root, tmp_path / "holm", correction="holm")
+    build_leaderboards(root, tmp_path / "none", correction="none")
+    build_leaderboards(root, tmp_path / "holm")  # Holm is the default
     none = table((tmp_path / "none" / "finetune.md").read_text())
     holm_ = table((tmp_path / "holm" / "finetune.md").read_text())
     assert none["clip"]["syn-odir AUC"].endswith("†") and none["unicl"]["syn-odir AUC"].endswith("†")
@@ -148,7 +151,7 @@ def test_determinism_byte_identical(tmp_path):
     two = build_leaderboards(tmp_path / "b", tmp_path / "out2")
     for p, q in zip(one, two):
         assert p.read_bytes() == q.read_bytes()
-    text = one[1].read_text()
+    text = next(p for p in one if p.name == "linear-probe.md").read_text()
     assert "- date: 2026-11-24" in text  # newest record's `created`, not today
 
 
@@ -217,7 +220,8 @@ def test_ablation_table(tmp_path):
         for seed in SEEDS:
             write_record(root, s, "finetune", "syn-odir", seed, {"auc": 90 + gain + 0.1 * seed, "map": 60 + gain - 0.1 * seed})
     paths = build_leaderboards(root, tmp_path / "lb")
-    assert [p.name for p in paths] == ["ablation.csv", "ablation.md", "finetune.csv", "finetune.md", "ood-zsc.csv", "ood-zsc.md"]
+    assert [p.name for p in paths if p.parent.name != "figures" and not p.stem.endswith(("-statistics", "-pairwise"))] == [
+        "ablation.csv", "ablation.md", "finetune.csv", "finetune.md", "ood-zsc.csv", "ood-zsc.md"]
     md = (tmp_path / "lb" / "ablation.md").read_text()
     sections = md.split("## ")[1:]
     assert [s.splitlines()[0] for s in sections] == [
@@ -353,4 +357,6 @@ def test_leaderboards_from_2000_records(tmp_path):
             n += 1
     assert n == 2000
     paths = build_leaderboards(root, tmp_path / "lb")
-    assert len(paths) == 10  # 4 tasks + ablation, md + csv each
+    # 4 tasks × (md, csv, statistics csv, pairwise csv) + ablation md + csv, and 2 figures × (png, svg) per task
+    # with ranked blocks (seg's records carry only per-lesion metrics: no primary metric to rank)
+    assert len(paths) == 4 * 4 + 2 + 3 * 4

@@ -61,7 +61,12 @@ def _leaderboard_parser(commands_: Subparsers) -> None:
     board = commands_.add_parser("leaderboard", help="regenerate leaderboards/*.md and *.csv from result records")
     board.add_argument("--results", type=Path, default=Path("results"))
     board.add_argument("--out", type=Path, default=Path("leaderboards"))
-    board.add_argument("--correction", default="none", choices=["none", "holm"])
+    board.add_argument("--correction", default="holm", choices=["none", "holm"],
+                       help="multiple-comparison correction of the † marks across the rows of each column (default holm)")
+    board.add_argument("--baseline", default="clip",
+                       help="strategy the footer's Δ [95 %% CI], TOST verdict and win rate compare against (default clip)")
+    board.add_argument("--margin", type=float, default=1.0,
+                       help="TOST equivalence margin against the baseline, in metric points (default 1.0)")
 
 
 def _new_parser(commands_: Subparsers) -> None:

@@ -6,6 +6,10 @@ better (paired t-test across seeds). With several label fractions the columns be
 dataset × fraction × metric (M-FLAG Tables 2–3). A deterministic single run carrying bootstrap
 replicates (ood-zsc) shows `point [lo, hi]` and uses the paired bootstrap test. `ablation.md`
 reproduces ViLReF Tables IV–V (clip, wsc-sa, clip-be, wsc on finetune and ood-zsc).
+Each task's footer adds the rank statistics of `rank_statistics.py` (Friedman, Holm-adjusted
+pairwise Wilcoxon, mean ranks with bootstrap CIs, Δ and TOST against a baseline, win rates),
+written also to `<task>-statistics.csv` / `<task>-pairwise.csv` and drawn in
+`figures/cd-<task>` / `figures/winrate-<task>` (PNG + SVG).
 Same records ⇒ byte-identical files: everything is sorted and floats have fixed formats.
 """
 
@@ -22,6 +26,15 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
+from vlpbench.report.rank_statistics import (
+    metric_name,
+    p_matrix,
+    statistics_frames,
+    statistics_lines,
+    task_statistics,
+    win_rate_matrix,
+)
+from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
 from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
 from vlpbench.report.variance import covered_variance, variance_lines
 
@@ -378,7 +391,8 @@ def _header(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
 
 
 def _legend(single_run: bool, correction: str) -> str:
-    corrected = ", Holm-corrected across the rows of each column" if correction == "holm" else ""
+    corrected = (", Holm-corrected across the rows of each column" if correction == "holm"
+                 else ", not corrected for multiple comparisons")
     if single_run:
         cells = ("Cells: point estimate [95 % percentile bootstrap CI] of one deterministic run, in %. "
                  "Avg: mean over datasets, CI from the dataset-averaged replicates.")
@@ -417,14 +431,40 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return _write(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
 
 
-def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none") -> list[Path]:
-    """Write `<task>.md` + `<task>.csv` per task, and `ablation.md` + `.csv`, into `out_dir`.
+def _statistics(t: pd.DataFrame, task: str, strategies: list[str], metric: str, baseline: str, margin: float,
+                out_dir: Path) -> tuple[list[str], list[Path]]:
+    """The footer's "Statistics" section of one task, its two CSVs and its two figures."""
+    ts = task_statistics(t, metric, strategies, baseline, margin)
+    paths, figures = [], []
+    if len(ts.blocks) >= 2 and ts.blocks.shape[1] >= 2:
+        names = list(ts.blocks.columns)
+        ranks = ts.per_strategy.set_index("strategy")["mean_rank"]
+        name = metric_name(metric)
+        paths += cd_diagram(ranks, p_matrix(ts.pairwise, names), f"{task}: mean rank on {name} over {len(ts.blocks)} blocks "
+                            "(bars: Holm-adjusted Wilcoxon p ≥ 0.05)", out_dir / "figures" / f"cd-{task}")
+        paths += winrate_heatmap(win_rate_matrix(ts.blocks), f"{task}: share of {len(ts.blocks)} blocks where A beats B on {name}",
+                                 out_dir / "figures" / f"winrate-{task}")
+        figures = [p.relative_to(out_dir).as_posix() for p in paths if p.suffix == ".svg"]
+    per_strategy, pairwise = statistics_frames(ts, task)
+    paths.append(_write_csv(out_dir / f"{task}-statistics.csv", per_strategy))
+    paths.append(_write_csv(out_dir / f"{task}-pairwise.csv", pairwise))
+    return statistics_lines(ts, task, figures), paths
 
-    `correction` is "none" or "holm" (Holm–Bonferroni across the rows of each column).
-    Returns the written paths, sorted.
+
+def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm", baseline: str = "clip",
+                       margin: float = 1.0) -> list[Path]:
+    """Write `<task>.md` + `<task>.csv` per task, and `ablation.md` + `.csv`, into `out_dir`;
+    per task also `<task>-statistics.csv`, `<task>-pairwise.csv` and `figures/cd-<task>`,
+    `figures/winrate-<task>` (.png + .svg).
+
+    `correction` is "holm" (Holm–Bonferroni across the rows of each column, the default) or
+    "none". `baseline` is the strategy Δ, TOST and win rates are computed against, `margin` the
+    TOST equivalence margin in metric points. Returns the written paths, sorted.
     """
     if correction not in CORRECTIONS:
         raise VlpbenchError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
+    if not (np.isfinite(margin) and margin > 0):
+        raise VlpbenchError(f"margin {margin!r}: the equivalence margin must be a positive number of metric points")
     df = load_records(Path(results_dir))
     if df.empty:
         raise VlpbenchError(f"{results_dir}: no *.json result records found")
@@ -439,8 +479,11 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "none
         markdown, cells, single_run = _table(t, strategies, expected, correction)
         title = f"# {_task_title(task)} (`{task}`)"
         metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
+        statistics, paths = _statistics(t, task, strategies, metric, baseline, margin, out_dir)
+        written += paths
         text = "\n".join([title, "", *_header(t, run_logs), covered_variance(t), "", markdown, "",
-                          _legend(single_run, correction), *variance_lines(t, replicates, metric, strategies), *_warnings(t)])
+                          _legend(single_run, correction), *variance_lines(t, replicates, metric, strategies),
+                          *statistics, *_warnings(t)])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
         written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
         components = _ablation_components(strategies)
