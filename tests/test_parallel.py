@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +61,37 @@ def test_two_workers_write_the_records_a_serial_run_writes(tmp_path, capsys):
     assert len(serial) == 2 * 2 + 2 * 2  # probe: 2 strategies × 2 seeds; ood-zsc: 2 strategies × 2 pretraining runs
     assert serial == parallel
     assert "mean ± std" in capsys.readouterr().out
+
+
+def test_worker_exits_when_its_parent_is_killed(tmp_path):
+    """A `bench run` killed with -9 must not leave its workers running (they would keep
+    pretraining, compete for the cores and write into the cache)."""
+    ready = tmp_path / "ready"
+    child = ("from vlpbench.engine.parallel import exit_with_parent; import pathlib, time; exit_with_parent(0.1); "
+             f"pathlib.Path({str(ready)!r}).touch(); time.sleep(120)")
+    middle = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', {child!r}]); "
+              "print(p.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", middle], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline:  # the child imports torch, starts its watchdog
+        time.sleep(0.2)
+    assert ready.exists() and _alive(pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survived = _alive(pid)
+    if survived:
+        os.kill(pid, signal.SIGKILL)
+    assert not survived
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

@@ -17,6 +17,9 @@ like a serial one. The parent owns the only progress bars.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
@@ -113,7 +116,24 @@ def _run_phase(pool: ProcessPoolExecutor, name: str, items: list[tuple[Callable,
                     advance(label(args))
 
 
+def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
+    """Exit this process as soon as its parent is gone (a killed `bench run` leaves no orphaned
+    workers pretraining on, competing for the cores and writing into the cache): a daemon thread
+    polls the parent pid, which changes when the process is re-parented."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def _init_worker(config: RunConfig, evaluate_job: Callable, record_path: Callable) -> None:
+    exit_with_parent()
     limit_threads(config.threads or 1)
     set_progress_enabled(False)
     _WORKER.update(workspace=Workspace(config), evaluate=evaluate_job, path=record_path, tasks={})
