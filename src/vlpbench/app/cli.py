@@ -67,6 +67,9 @@ def _leaderboard_parser(commands_: Subparsers) -> None:
                        help="strategy the footer's Δ [95 %% CI], TOST verdict and win rate compare against (default clip)")
     board.add_argument("--margin", type=float, default=1.0,
                        help="TOST equivalence margin against the baseline, in metric points (default 1.0)")
+    board.add_argument("--html", type=Path, default=None, metavar="SITE",
+                       help="also write a static HTML leaderboard (sortable tables, figures, CSV downloads) into the "
+                            "folder SITE; it opens from disk, no server or network needed")
 
 
 def _new_parser(commands_: Subparsers) -> None:

@@ -81,7 +81,8 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     if not args.results.is_dir():
         raise VlpbenchError(f"results folder {args.results} does not exist (run `bench run` first)")
-    paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin)
+    paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
+                               html=args.html)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
     return 0

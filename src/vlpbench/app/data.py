@@ -13,6 +13,7 @@ from vlpbench.core.registry import DATASETS, TASKS
 from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS
 from vlpbench.datasets.synthetic.preview import contact_sheet
 from vlpbench.engine.run_cache import Workspace
+from vlpbench.report.fonts import use_cjk_font
 
 
 def _load_size(config: RunConfig, kind: str) -> int:
@@ -67,6 +68,7 @@ def preview_synthetic(config: RunConfig, out: Path) -> None:
             i = int(hits[0])
             samples.append((np.asarray(corpus.images[i]), corpus.reports[i], [k for k, v in zip(CATEGORY_KEYS, labels[i]) if v]))
     out.parent.mkdir(parents=True, exist_ok=True)
+    use_cjk_font()  # registers a CJK font installed after matplotlib's font cache was built: reports are Chinese
     contact_sheet(samples, out)
 
 

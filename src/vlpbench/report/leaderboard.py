@@ -9,7 +9,8 @@ reproduces ViLReF Tables IV–V (clip, wsc-sa, clip-be, wsc on finetune and ood-
 Each task's footer adds the rank statistics of `rank_statistics.py` (Friedman, Holm-adjusted
 pairwise Wilcoxon, mean ranks with bootstrap CIs, Δ and TOST against a baseline, win rates),
 written also to `<task>-statistics.csv` / `<task>-pairwise.csv` and drawn in
-`figures/cd-<task>` / `figures/winrate-<task>` (PNG + SVG).
+`figures/cd-<task>` / `figures/winrate-<task>` (PNG + SVG). With `html`, the same numbers also
+go into a static HTML site (`site.py`).
 Same records ⇒ byte-identical files: everything is sorted and floats have fixed formats.
 """
 
@@ -27,6 +28,7 @@ from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
 from vlpbench.report.rank_statistics import (
+    TaskStatistics,
     metric_name,
     p_matrix,
     statistics_frames,
@@ -34,6 +36,7 @@ from vlpbench.report.rank_statistics import (
     task_statistics,
     win_rate_matrix,
 )
+from vlpbench.report.site import PromptPage, Site, SiteColumn, TaskPage, write_site
 from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
 from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
 from vlpbench.report.variance import covered_variance, variance_lines
@@ -82,8 +85,16 @@ def _load_one(path: Path) -> dict:
         "version": (rec.get("versions") or {}).get("vlpbench") or "",
         "git_commit": rec.get("git_commit") or "", "created": rec.get("created") or "",
         "pretrain_seed": None if rec.get("pretrain_seed") is None else int(rec["pretrain_seed"]), "replicate": bool(rec.get("replicate", False)),
-        "extra": rec.get("extra") or {},
+        "extra": rec.get("extra") or {}, "text_language": _text_language(rec),
     }
+
+
+def _text_language(rec: dict) -> str:
+    """The language of the record's text encoder (`config.encoders.text.language`), "" if not stated."""
+    config = rec.get("config")
+    encoders = config.get("encoders") if isinstance(config, dict) else None
+    text = encoders.get("text") if isinstance(encoders, dict) else None
+    return str(text.get("language") or "") if isinstance(text, dict) else ""
 
 
 def load_records(results_dir: Path) -> pd.DataFrame:
@@ -432,8 +443,8 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
 
 
 def _statistics(t: pd.DataFrame, task: str, strategies: list[str], metric: str, baseline: str, margin: float,
-                out_dir: Path) -> tuple[list[str], list[Path]]:
-    """The footer's "Statistics" section of one task, its two CSVs and its two figures."""
+                out_dir: Path) -> tuple[list[str], list[Path], TaskStatistics]:
+    """The footer's "Statistics" section of one task, its two CSVs and its two figures (and the statistics)."""
     ts = task_statistics(t, metric, strategies, baseline, margin)
     paths, figures = [], []
     if len(ts.blocks) >= 2 and ts.blocks.shape[1] >= 2:
@@ -448,18 +459,19 @@ def _statistics(t: pd.DataFrame, task: str, strategies: list[str], metric: str, 
     per_strategy, pairwise = statistics_frames(ts, task)
     paths.append(_write_csv(out_dir / f"{task}-statistics.csv", per_strategy))
     paths.append(_write_csv(out_dir / f"{task}-pairwise.csv", pairwise))
-    return statistics_lines(ts, task, figures), paths
+    return statistics_lines(ts, task, figures), paths, ts
 
 
 def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm", baseline: str = "clip",
-                       margin: float = 1.0) -> list[Path]:
+                       margin: float = 1.0, html: Path | None = None) -> list[Path]:
     """Write `<task>.md` + `<task>.csv` per task, and `ablation.md` + `.csv`, into `out_dir`;
     per task also `<task>-statistics.csv`, `<task>-pairwise.csv` and `figures/cd-<task>`,
     `figures/winrate-<task>` (.png + .svg).
 
     `correction` is "holm" (Holm–Bonferroni across the rows of each column, the default) or
     "none". `baseline` is the strategy Δ, TOST and win rates are computed against, `margin` the
-    TOST equivalence margin in metric points. Returns the written paths, sorted.
+    TOST equivalence margin in metric points. `html`: also write the static site (`site.py`) into
+    that folder. Returns the written paths, sorted.
     """
     if correction not in CORRECTIONS:
         raise VlpbenchError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
@@ -471,7 +483,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     run_logs = read_run_logs(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, ablation_md, ablation_csv = [], [], []
+    written, ablation_md, ablation_csv, pages = [], [], [], []
     for task, everything in df.groupby("task", sort=True):
         t, replicates = everything[~everything["replicate"]], everything[everything["replicate"]]
         strategies = sorted(set(t["strategy"]), key=_strategy_key)
@@ -479,13 +491,17 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         markdown, cells, single_run = _table(t, strategies, expected, correction)
         title = f"# {_task_title(task)} (`{task}`)"
         metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
-        statistics, paths = _statistics(t, task, strategies, metric, baseline, margin, out_dir)
+        statistics, paths, ts = _statistics(t, task, strategies, metric, baseline, margin, out_dir)
         written += paths
-        text = "\n".join([title, "", *_header(t, run_logs), covered_variance(t), "", markdown, "",
-                          _legend(single_run, correction), *variance_lines(t, replicates, metric, strategies),
-                          *statistics, *_warnings(t)])
+        header, legend = [*_header(t, run_logs), covered_variance(t)], _legend(single_run, correction)
+        variance, warning_lines = variance_lines(t, replicates, metric, strategies), _warnings(t)
+        text = "\n".join([title, "", *header, "", markdown, "", legend, *variance, *statistics, *warning_lines])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
         written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
+        if html is not None:
+            # the statistics table becomes columns of the site's main table
+            footer = [*variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
+            pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
         components = _ablation_components(strategies)
         rows, widest = list(components), max((len(c) for c in components.values()), default=0)
         if ABLATION_TAG in _info(TASKS, task).tags and any(0 < len(c) < widest for c in components.values()):
@@ -498,24 +514,63 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
                  "SA = speed adjustment of feature similarity, BE = batch expansion")
         written.append(_write(out_dir / "ablation.md", "\n".join([title, "", *ablation_md]).rstrip("\n") + "\n"))
         written.append(_write_csv(out_dir / "ablation.csv", pd.concat(ablation_csv, ignore_index=True)))
-    written += prompt_sensitivity(df[~df["replicate"]], out_dir)
+    records = df[~df["replicate"]]
+    prompts = prompt_frames(records)
+    prompt_paths = prompt_sensitivity(records, out_dir, prompts)
+    written += prompt_paths
+    if html is not None:
+        if prompts is not None:
+            prompts.download = next((p for p in prompt_paths if p.suffix == ".csv"), None)
+        site = Site(header=_header(records, run_logs), tasks=pages, costs=_costs(records),
+                    order=sorted(set(records["strategy"]), key=_strategy_key), baseline=baseline, margin=margin,
+                    prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
+                    images=sorted((out_dir / "figures").glob("tsne-*.png")))
+        written += write_site(Path(html), site)
     return sorted(written)
 
 
-def prompt_sensitivity(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """`prompt-sensitivity.md` + `.csv`: each strategy's zero-shot macro AUC (mean over datasets
-    and runs) under every prompt protocol its records carry, and the spread across protocols."""
+def _task_page(task: str, t: pd.DataFrame, strategies: list[str], header: list[str], legend: str, cells: pd.DataFrame,
+               single_run: bool, ts: TaskStatistics, footer: list[str], paths: list[Path], out_dir: Path) -> TaskPage:
+    """What the site shows of one task, from what the markdown build computed."""
+    show_fraction = set(t["fraction"]) != {1.0}
+    keys = list(dict.fromkeys(zip(cells["dataset"], cells["fraction"], cells["metric"])))
+    columns = [SiteColumn(d, f, m, _column_label(Column(d, f, m), show_fraction)) for d, f, m in keys]
+    labels = dict(zip(cells["strategy"], cells["label"]))
+    downloads = [out_dir / f"{task}{suffix}.csv" for suffix in ("", "-statistics", "-pairwise")]
+    return TaskPage(task=task, title=_task_title(task), header=header, legend=legend, cells=cells, columns=columns,
+                    strategies=strategies, labels=labels, single_run=single_run, statistics=ts, footer=footer,
+                    figures=[p for p in paths if p.suffix == ".svg"], downloads=downloads)
+
+
+def prompt_frames(df: pd.DataFrame) -> PromptPage | None:
+    """Zero-shot macro AUC per (strategy, seed, dataset, protocol) of the records that carry
+    `extra.protocols`, the strategy × protocol means over datasets and runs, and the spread across
+    protocols; None without such records."""
+    ok = df[df["status"] == "ok"]
     rows = [(r.strategy, r.seed, r.dataset, protocol, values.get("auc"))
-            for r in df[df["status"] == "ok"].itertuples(index=False)
+            for r in ok.itertuples(index=False)
             for protocol, values in (r.extra.get("protocols") or {}).items()]
     if not rows:
-        return []
+        return None
     long = pd.DataFrame(rows, columns=["strategy", "seed", "dataset", "protocol", "auc"])
     per_run = long.groupby(["strategy", "protocol", "seed"])["auc"].mean().reset_index()
-    table = per_run.groupby(["strategy", "protocol"])["auc"].agg(["mean", "std"]).reset_index()
-    wide = table.pivot(index="strategy", columns="protocol", values="mean")
+    wide = per_run.groupby(["strategy", "protocol"])["auc"].mean().unstack("protocol")
     wide = wide.reindex(sorted(wide.index, key=_strategy_key))
-    spread = wide.max(axis=1) - wide.min(axis=1)
+    carrying = ok[[bool(e.get("protocols")) for e in ok["extra"]]]
+    languages = sorted({lang or "zh" for lang in carrying["text_language"]})  # ood-zsc's default language is zh
+    return PromptPage(long=long, wide=wide, spread=wide.max(axis=1) - wide.min(axis=1), languages=languages)
+
+
+def prompt_sensitivity(df: pd.DataFrame, out_dir: Path, frames: PromptPage | None = None) -> list[Path]:
+    """`prompt-sensitivity.md` + `.csv`: each strategy's zero-shot macro AUC (mean over datasets
+    and runs) under every prompt protocol its records carry, and the spread across protocols.
+    `frames`: `prompt_frames(df)` when the caller has them already."""
+    frames = frames if frames is not None else prompt_frames(df)
+    if frames is None:
+        return []
+    long, wide, spread = frames.long, frames.wide, frames.spread
+    per_run = long.groupby(["strategy", "protocol", "seed"])["auc"].mean().reset_index()
+    table = per_run.groupby(["strategy", "protocol"])["auc"].agg(["mean", "std"]).reset_index()
     body = [[s, *(_num(wide.at[s, p], ".2f") for p in wide.columns), _num(spread[s], ".2f")] for s in wide.index]
     markdown = tabulate(body, headers=["Strategy", *wide.columns, "spread"], tablefmt="github", disable_numparse=True)
     datasets = ", ".join(sorted(long["dataset"].unique()))

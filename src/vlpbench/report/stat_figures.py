@@ -3,7 +3,8 @@
 Each figure is written as PNG and SVG. Both are byte-identical for the same inputs: the Agg
 backend, a fixed `svg.hashsalt`, glyphs as paths, no date in the SVG metadata, and the
 crossbars of the CD diagram drawn in rank order (scikit-posthocs iterates a set there, whose
-order changes with Python's hash seed).
+order changes with Python's hash seed). Strategy names in Chinese render with the CJK fallback
+font of `fonts.cjk_rc` (ASCII-only figures are unchanged by it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from vlpbench.report.fonts import cjk_rc
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -52,7 +55,7 @@ def cd_diagram(ranks: pd.Series, p_holm: pd.DataFrame, title: str, stem: Path, a
     import scikit_posthocs  # noqa: PLC0415 — imports matplotlib.pyplot at import time; only needed when a figure is drawn
 
     ranks = ranks.sort_values(kind="stable")
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context({**STYLE, **cjk_rc()}):
         figure, axis = plt.subplots(figsize=(7.0, 1.2 + 0.28 * len(ranks)))
         artists = scikit_posthocs.critical_difference_diagram(
             ranks, p_holm.loc[ranks.index, ranks.index], alpha=alpha, ax=axis,
@@ -74,7 +77,7 @@ def winrate_heatmap(matrix: pd.DataFrame, title: str, stem: Path) -> list[Path]:
     matplotlib, plt = _pyplot()
     names = list(matrix.index)
     k = len(names)
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context({**STYLE, **cjk_rc()}):
         size = 2.2 + 0.5 * k
         figure, axis = plt.subplots(figsize=(size + 1.0, size))
         image = axis.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=0.0, vmax=1.0)
