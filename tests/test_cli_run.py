@@ -72,7 +72,7 @@ def test_run_directory_that_is_a_file(tmp_path, capsys):
     blocker.write_text("")
     assert main(["run", "--strategy", "clip", "--task", "ood-zsc", "--profile", "smoke", "--runs", str(blocker)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "is not writable" in err and len(err.splitlines()) == 1
+    assert f"--runs: runs_dir '{blocker}': expected a folder (it is a file)" in err and len(err.splitlines()) == 1
 
 
 def test_nan_loss_stops_with_strategy_step_and_parts(dirs, monkeypatch):

@@ -40,8 +40,10 @@ def test_yaml_then_overrides(tmp_path):
 
 def test_exponent_floats_without_a_dot_are_floats():
     # YAML 1.1 reads 3e-3 as a string; a float field still takes it
-    config = resolve_config("smoke", None, ["task.seg.lr=3e-3", "pretrain.lr=1E-4", "pretrain.eps=-2.5e+1"])
-    assert (config.task["seg"].lr, config.pretrain.lr, config.pretrain.eps) == (0.003, 0.0001, -25.0)
+    config = resolve_config("smoke", None, ["task.seg.lr=3e-3", "pretrain.lr=1E-4", "pretrain.eps=2.5e+1"])
+    assert (config.task["seg"].lr, config.pretrain.lr, config.pretrain.eps) == (0.003, 0.0001, 25.0)
+    with pytest.raises(VlpbenchError, match=r"pretrain\.eps -25\.0: expected a number > 0"):  # read as a float, then range-checked
+        resolve_config("smoke", None, ["pretrain.eps=-2.5e+1"])
 
 
 @pytest.mark.parametrize("override, message", [

@@ -77,6 +77,19 @@ def test_knowledge_base_errors_name_file_and_field(tmp_path):
         load_knowledge_base(bad_syntax)
 
 
+def test_list_delimiters_must_be_phrase_delimiters(tmp_path):
+    data = yaml.safe_load((KNOWLEDGE_DIR / "zh.yaml").read_text(encoding="utf-8"))
+    assert load_knowledge_base("zh").list_delimiters == ("、",)
+    data["splitting"]["list"] = ["；"]
+    path = tmp_path / "kb.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(VlpbenchError, match=r"field 'splitting\.list' must be a list of phrase delimiters"):
+        load_knowledge_base(path)
+    del data["splitting"]["list"]  # a site's older file: 、 by default
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert load_knowledge_base(path).list_delimiters == ("、",)
+
+
 def test_a_new_institution_edits_yaml_only(tmp_path):
     data = yaml.safe_load((KNOWLEDGE_DIR / "zh.yaml").read_text(encoding="utf-8"))
     data["categories"][CATEGORY_KEYS.index("hemorrhage")]["abbreviations"].append("HEM")
@@ -176,6 +189,37 @@ def test_negation_scope_ends():
     assert keys("渗出，未见出血") == {"hard_exudate"}
     assert keys("no hemorrhage, drusen present", EN) == {"drusen"}
     assert keys("No hemorrhage but scattered exudates.", EN) == {"hard_exudate"}
+
+
+@pytest.mark.parametrize("text", [
+    "未见出血、渗出", "未见出血、渗出、新生血管", "未见出血及渗出", "未见出血和渗出", "未见出血、渗出和新生血管",
+    "未见出血，渗出及新生血管",  # after ， a list closed by 及 still belongs to the negation
+    "未见出血，渗出，新生血管及微血管瘤", "出血，渗出均未见", "出血、渗出、新生血管均未见", "出血、渗出(-)",
+])
+def test_negation_covers_a_list_joined_by_enumeration_comma_and_coordinators(text):
+    assert keys(text) == {"normal"}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("未见出血，渗出。", {"hard_exudate"}),  # ， starts a new finding
+    ("未见出血，渗出", {"hard_exudate"}),
+    ("未见出血；渗出。", {"hard_exudate"}),  # ； ends the sentence
+    ("无出血；渗出", {"hard_exudate"}),
+    ("未见出血,渗出", {"hard_exudate"}),  # an ASCII comma as well
+    ("未见出血及渗出，新生血管", {"neovascularization"}),  # the list closed at 及: what follows ， is new
+    ("未见出血，渗出、新生血管", {"hard_exudate", "neovascularization"}),  # a new list after ，
+    ("渗出，出血(-)", {"hard_exudate"}),  # backwards too: (-) covers 出血 only
+])
+def test_negation_scope_ends_at_a_clause_comma_or_semicolon(text, expected):
+    assert keys(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("no hemorrhage, drusen.", {"drusen"}), ("no hemorrhage; drusen", {"drusen"}),
+    ("no hemorrhage, exudate or drusen", {"normal"}), ("hemorrhage, drusen absent", {"hemorrhage"}),
+])
+def test_english_negation_scope_at_commas(text, expected):
+    assert keys(text, EN) == expected
 
 
 def test_advice_is_dropped_whole():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -43,9 +44,11 @@ def test_evaluation_units_group_the_seeds_of_one_pretraining_run():
 
 
 def test_workers_below_one_is_an_error(tmp_path):
-    config = resolve_config("smoke", None, [f"runs_dir={tmp_path}/runs", f"results_dir={tmp_path}/results", "workers=0"])
-    with pytest.raises(VlpbenchError, match="workers: expected an integer >= 1"):
-        run_grid(config, ["clip"], ["linear-probe"], ["syn-refuge"])
+    with pytest.raises(VlpbenchError, match="workers 0: expected an integer >= 1"):
+        resolve_config("smoke", None, [f"runs_dir={tmp_path}/runs", f"results_dir={tmp_path}/results", "workers=0"])
+    config = resolve_config("smoke", None, [f"runs_dir={tmp_path}/runs", f"results_dir={tmp_path}/results"])
+    with pytest.raises(VlpbenchError, match="workers 0: expected an integer >= 1"):  # a config built in code
+        run_grid(dataclasses.replace(config, workers=0), ["clip"], ["linear-probe"], ["syn-refuge"])
 
 
 def _metrics(results: Path) -> dict[str, dict]:

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from typing import Any
 
 from vlpbench.core.config import RunConfig, resolve_config
 from vlpbench.core.threads import limit_threads
 
 
 def names(value: str) -> list[str]:
-    """A comma-separated list of names (`clip,wsc`); empty items are dropped."""
-    return [item.strip() for item in value.split(",") if item.strip()]
+    """A comma-separated list of names (`clip,wsc`); empty items are dropped, but at least one
+    name must remain (`--strategy ,` is an error, not an empty grid)."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated names, got {value!r}")
+    return items
 
 
 def floats(value: str) -> list[float]:
-    """A comma-separated list of numbers (`0.01,0.1,1.0`)."""
+    """A comma-separated list of numbers (`0.01,0.1,1.0`); their ranges are the config's to check."""
     try:
         return [float(item) for item in names(value)]
-    except ValueError:
+    except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.1,1.0, got {value!r}") from None
+
+
+def positive_int(value: str) -> int:
+    """An integer ≥ 1 (a count of steps, say)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
+    return number
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,20 +49,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> RunConfig:
-    """Profile → YAML → `--set`, then the typed command-line values applied to the config
-    directly; `threads` is applied to every compute pool of this process."""
-    config = resolve_config(args.profile, args.config, list(args.set))
-    top = {"runs_dir": args.runs, "results_dir": args.results, "device": args.device,
-           "workers": getattr(args, "workers", None)}
-    evaluation = {"data_root": args.data_root, "seeds": getattr(args, "seeds", None),
-                  "fractions": getattr(args, "fraction", None),
-                  "skip_bad_images": getattr(args, "skip_bad_images", None) or None}
-    config = dataclasses.replace(config, **_given(top))
-    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, **_given(evaluation)))
+    """Profile → YAML → `--set` → the typed command-line values, resolved and validated as one
+    config (an error names the option a bad value came from); `threads` is applied to every
+    compute pool of this process."""
+    given = {
+        "runs_dir": ("--runs", args.runs), "results_dir": ("--results", args.results), "device": ("--device", args.device),
+        "workers": ("--workers", getattr(args, "workers", None)), "eval.data_root": ("--data-root", args.data_root),
+        "eval.seeds": ("--seeds", getattr(args, "seeds", None)), "eval.fractions": ("--fraction", getattr(args, "fraction", None)),
+        "eval.skip_bad_images": ("--skip-bad-images", getattr(args, "skip_bad_images", None) or None),
+    }
+    config = resolve_config(args.profile, args.config, list(args.set),
+                            {key: given for key, given in given.items() if given[1] is not None})
     if config.threads:
         limit_threads(config.threads)
     return config
-
-
-def _given(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}

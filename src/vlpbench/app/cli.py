@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 from pathlib import Path
-
-from rich.console import Console
 
 from vlpbench._version import __version__
 from vlpbench.app import commands
-from vlpbench.app.arguments import add_config_arguments, floats, names
+from vlpbench.app.arguments import add_config_arguments, floats, names, positive_int
+from vlpbench.core.console import make_console, print_error
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import STRATEGIES
 
@@ -83,7 +83,7 @@ def _new_parser(commands_: Subparsers) -> None:
 def _speed_parser(commands_: Subparsers) -> None:
     speed = commands_.add_parser("speed", help="median step time per strategy on the configured encoders")
     speed.add_argument("--strategy", type=names, default=["all"])
-    speed.add_argument("--steps", type=int, default=20)
+    speed.add_argument("--steps", type=positive_int, default=20)
     add_config_arguments(speed)
 
 
@@ -111,8 +111,19 @@ PARSERS = (_run_parser, _list_parser, _labels_parser, _data_parser, _leaderboard
            _speed_parser, _study_parser, _plot_parser)
 
 
+class _UsageError(Exception):
+    """A command line argparse rejects; printed as one line by `main` (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `bench run: argument --seeds: invalid int value: 'x'`."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description="vlpbench: benchmark medical vision-language pretraining strategies")
+    parser = _Parser(prog="bench", description="vlpbench: benchmark medical vision-language pretraining strategies")
     parser.add_argument("--version", action="version", version=f"vlpbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add in PARSERS:
@@ -121,17 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    console = Console()
+    """Run one `bench` command. Every user error (a bad argument, name, value, file or folder)
+    is one line on stderr and exit code 2; nothing a user types is read as terminal markup."""
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as error:
+        print_error(str(error))
+        return 2
     try:
         if args.command == "study" and args.strategy is None:
             args.strategy = STRATEGIES.tagged("contrastive")
-        return getattr(commands, f"cmd_{args.command}")(args, console)
+        return getattr(commands, f"cmd_{args.command}")(args, make_console())
     except VlpbenchError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; finished results are kept and the next run resumes")
+        make_console(stderr=True).print("interrupted; finished results are kept and the next run resumes")
         return 130
 
 

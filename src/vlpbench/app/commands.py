@@ -14,6 +14,7 @@ from vlpbench.app.plot import tsne_figure
 from vlpbench.app.scaffold import new_strategy
 from vlpbench.app.speed import speed_table
 from vlpbench.app.study import label_entropy_study
+from vlpbench.core.checks import expect_file, expect_folder
 from vlpbench.core.distributed import init_from_env, is_main_process
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS
@@ -38,6 +39,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
     if args.cards is not None and args.kind != "datasets":
         raise VlpbenchError("bench list: --cards goes with 'datasets' (bench list datasets --cards OUT.md)")
+    if args.cards is not None:
+        expect_file(args.cards, "--cards")
     registries = {"strategies": STRATEGIES, "tasks": TASKS, "datasets": DATASETS}
     for kind, registry in registries.items():
         if args.kind and kind != args.kind:
@@ -60,6 +63,8 @@ def cmd_labels(args: argparse.Namespace, console: Console) -> int:
         return 0
     if args.reports is None or args.out is None:
         raise VlpbenchError("bench labels: give REPORTS.csv --out LABELS.csv, or --text \"report\"")
+    expect_file(args.reports, "reports CSV", must_exist=True)
+    expect_file(args.out, "--out")
 
     stats = label_reports_csv(args.reports, args.out, args.text_column, args.lang)
     console.print(f"wrote {args.out}", highlight=False)
@@ -68,6 +73,7 @@ def cmd_labels(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_data(args: argparse.Namespace, console: Console) -> int:
+    (expect_folder if args.action == "write" else expect_file)(args.out, "--out")
     config = config_from(args)
     if args.action == "write":
         written = write_synthetic(config, args.out)
@@ -79,8 +85,12 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
-    if not args.results.is_dir():
+    if not args.results.exists():
         raise VlpbenchError(f"results folder {args.results} does not exist (run `bench run` first)")
+    expect_folder(args.results, "--results")
+    expect_folder(args.out, "--out")
+    if args.html is not None:
+        expect_folder(args.html, "--html")
     paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
                                html=args.html)
     for path in paths:
@@ -89,6 +99,9 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_new(args: argparse.Namespace, console: Console) -> int:
+    if args.dir is not None:
+        expect_folder(args.dir, "--dir")
+    expect_folder(args.tests, "--tests")
     plugin, test = new_strategy(args.name, args.dir, args.tests)
     console.print(f"wrote {plugin}\nwrote {test}", highlight=False)
     return 0
@@ -100,6 +113,7 @@ def cmd_speed(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_study(args: argparse.Namespace, console: Console) -> int:
+    expect_folder(args.out, "--out")
     paths = label_entropy_study(config_from(args), args.strategy, args.mle, args.out)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
@@ -107,6 +121,8 @@ def cmd_study(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:
+    if args.out is not None:
+        expect_file(args.out, "--out")
     path = tsne_figure(config_from(args), args.strategy, args.dataset, args.out)
     console.print(f"wrote {path}", highlight=False)
     return 0

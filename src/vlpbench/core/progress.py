@@ -1,4 +1,5 @@
-"""Rich progress bars (disabled on non-zero ranks and when asked)."""
+"""Rich progress bars (disabled on non-zero ranks and when asked); their text is shown with markup
+off, so a name or status is printed as written (see core/console.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         yield lambda status="": None
         return
     columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}", markup=False),
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(description, total=total, status="")

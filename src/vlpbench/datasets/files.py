@@ -12,9 +12,9 @@ from typing import Hashable, Sequence
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
-from rich.console import Console
 
 from vlpbench.core.atomic import atomic_write_json
+from vlpbench.core.console import print_warning
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.seeding import data_rng
 
@@ -95,7 +95,7 @@ def _decode(path: Path, size: int) -> np.ndarray:
             if size and image.size != (size, size):
                 image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
             return np.asarray(image, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
         raise VlpbenchError(f"image {path} does not decode: {_one_line(error)}") from None
 
 
@@ -170,7 +170,7 @@ class FileMaskSource:
         try:
             with Image.open(image_path) as image:
                 width, height = image.size
-        except (OSError, UnidentifiedImageError) as error:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
             raise VlpbenchError(f"image {image_path} does not decode: {_one_line(error)}") from None
         out_size = (self.size, self.size) if self.size else (height, width)
         masks = np.zeros((len(self.mask_paths[index]), *out_size), dtype=np.uint8)
@@ -191,7 +191,7 @@ class FileMaskSource:
                     )
                 values = np.asarray(mask.convert("RGB")).max(axis=2)
                 binary = values >= MASK_THRESHOLD if values.max() > 1 else values == 1  # 0/1-coded masks
-        except (OSError, UnidentifiedImageError) as error:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
             raise VlpbenchError(f"mask {path} does not decode: {_one_line(error)}") from None
         if binary.shape != out_size:
             coverage = Image.fromarray(binary.astype(np.uint8) * 255).resize(
@@ -224,8 +224,7 @@ def fixed_split(
         try:
             atomic_write_json(store, {"seed": seed, "fractions": fractions, "splits": splits})
         except OSError as error:
-            Console(stderr=True).print(f"[yellow]could not save the split to {store}: {error.strerror}; "
-                                       f"it is re-drawn (same seed) next time[/]")
+            print_warning(f"could not save the split to {store}: {error.strerror}; it is re-drawn (same seed) next time")
     return splits
 
 

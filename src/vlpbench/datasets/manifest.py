@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
+from vlpbench.core.console import make_console
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.base import PretrainCorpus
@@ -67,8 +67,12 @@ def _read_manifest(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".jsonl", ".json"):
         if not path.is_file():
             raise VlpbenchError(f"manifest {path} does not exist")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise VlpbenchError(f"manifest {path} cannot be read as UTF-8 text ({' '.join(str(error).split())})") from None
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit in a JSON string
             if not line.strip():
                 continue
             try:
@@ -138,4 +142,4 @@ def _print_card(card: dict) -> None:
         ("validation (class-balanced)", card["validation"]["size"]),
     ):
         table.add_row(name, str(value))
-    Console(stderr=True).print(table)
+    make_console(stderr=True).print(table)

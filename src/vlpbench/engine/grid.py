@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vlpbench.core.config import GRID_EXTENDING, RunConfig, config_hash, grid_hash, plugin_options
+from vlpbench.core.config import GRID_EXTENDING, RunConfig, config_hash, grid_hash, plugin_options, validate_config
 from vlpbench.core.distributed import is_distributed, is_main_process
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.progress import progress_bar
@@ -45,7 +45,11 @@ def expand(names: list[str], registry_names: list[str]) -> list[str]:
 
 
 def plan_jobs(config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None) -> list[Job]:
-    """Every job of the grid, validating every name before anything runs."""
+    """Every job of the grid, validating every name before anything runs; an empty list of
+    strategies, tasks or datasets is an error (a grid of nothing is never what was meant)."""
+    for kind, given, hint in (("strategy", strategies, " or 'all'"), ("task", tasks, " or 'all'"), ("dataset", datasets, "")):
+        if given is not None and not given:
+            raise VlpbenchError(f"no {kind} named: expected at least one {kind} name{hint}")
     strategies = expand(strategies, STRATEGIES.names())
     tasks = expand(tasks, TASKS.names())
     for name in strategies:
@@ -83,12 +87,12 @@ def seed_plan(config: RunConfig, task_class: type[Task]) -> list[tuple[int, int,
 def run_grid(
     config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None = None, force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run the grid; returns all records of the grid (new and reused)."""
+    """Run the grid; returns all records of the grid (new and reused). A config built in code
+    (not by `resolve_config`) is validated here, before any work."""
+    validate_config(config)
     jobs = plan_jobs(config, strategies, tasks, datasets)
     grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
     todo = [job for job in jobs if force or not _is_current(_path(grid, job), record_key(config, job))]
-    if config.workers < 1:
-        raise VlpbenchError(f"workers: expected an integer >= 1, got {config.workers}")
     if config.workers > 1 and is_distributed():
         raise VlpbenchError("--workers > 1 cannot be combined with torchrun; use one or the other")
     started, clock = datetime.now(timezone.utc), time.perf_counter()

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
 from safetensors.torch import load_model, save_model
 
 from vlpbench.core.atomic import atomic_write, atomic_write_json
 from vlpbench.core.config import RunConfig, config_hash, plugin_options
+from vlpbench.core.console import make_console
 from vlpbench.core.distributed import is_main_process
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.provenance import git_commit, package_versions
@@ -211,7 +211,7 @@ class Workspace:
                                  np.asarray(corpus.labels)[corpus.val_indices], corpus.language)
         model.train(was_training)
         if is_main_process():
-            Console().print(f"{model.registered_name}: text-only zero-shot macro AUC {auc:.1f} on the corpus validation reports", highlight=False)
+            make_console().print(f"{model.registered_name}: text-only zero-shot macro AUC {auc:.1f} on the corpus validation reports")
         return round(float(auc), 2)
 
     # -- safetensors with integrity check ----------------------------------------------------

@@ -36,6 +36,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
+from vlpbench.core.seeding import data_rng
 from vlpbench.report.statistics import paired_ttest
 
 ALPHA = 0.05
@@ -130,13 +131,13 @@ def mean_ranks(blocks: np.ndarray) -> np.ndarray:
 def bootstrap_rank_ci(blocks: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                       confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap CI of every strategy's mean rank: blocks drawn with replacement
-    (`numpy.random.default_rng(seed)`, same draws for all strategies), within-block ranks kept.
+    (`core.seeding.data_rng(seed)`, same draws for all strategies), within-block ranks kept.
     Needs ≥ 2 blocks (else NaN)."""
     ranks = block_ranks(blocks)
     n, k = ranks.shape
     if n < 2:
         return np.full(k, np.nan), np.full(k, np.nan)
-    draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    draws = data_rng(seed).integers(0, n, size=(n_resamples, n))
     means = ranks[draws].mean(axis=1)  # (resamples, strategies)
     tail = 100 * (1 - confidence) / 2
     lo, hi = np.percentile(means, [tail, 100 - tail], axis=0)

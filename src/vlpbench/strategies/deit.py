@@ -28,15 +28,15 @@ neither a submodule, nor optimised, nor in the student's state_dict.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlpbench.core.checks import between, one_of, positive
 from vlpbench.core.config import EncoderConfig
 from vlpbench.core.distributed import gather_no_grad, gather_with_grad
-from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.encoders.towers import ImageEncoder, build_image_encoder
 from vlpbench.strategies.base import Batch, DualEncoderStrategy, StrategyContext
@@ -51,17 +51,9 @@ DISTILL_KINDS = ("hard", "soft")
 class DeitOptions:
     """Distillation weight α (0.5), kind ("hard": CE to the teacher's argmax; "soft": τ²·KL) and τ."""
 
-    alpha: float = 0.5
-    kind: str = "hard"
-    tau: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in DISTILL_KINDS:
-            raise VlpbenchError(f"strategy.deit.kind '{self.kind}': expected one of {list(DISTILL_KINDS)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise VlpbenchError(f"strategy.deit.alpha {self.alpha}: expected a value in [0, 1]")
-        if not self.tau > 0:
-            raise VlpbenchError(f"strategy.deit.tau {self.tau}: expected a positive temperature")
+    alpha: float = field(default=0.5, metadata=between(0.0, 1.0))
+    kind: str = field(default="hard", metadata=one_of(*DISTILL_KINDS))
+    tau: float = field(default=1.0, metadata=positive)
 
 
 def teacher_encoders(encoders: EncoderConfig) -> EncoderConfig:

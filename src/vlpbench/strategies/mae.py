@@ -12,13 +12,14 @@ target patch). No text tower: text tasks report n/a.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from timm.layers import build_sincos2d_pos_embed
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from vlpbench.core.checks import at_least, between, multiple_of
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.encoders.towers import build_image_encoder
@@ -32,10 +33,10 @@ DECODER_HEAD_DIM = 32
 class MaeOptions:
     """MAE's paper defaults: mask ratio 0.75, per-patch normalised targets off, a light decoder."""
 
-    mask_ratio: float = 0.75
+    mask_ratio: float = field(default=0.75, metadata=between(0.0, 1.0, high_open=True))
     norm_pix: bool = False
-    decoder_width: int = 64
-    decoder_depth: int = 1
+    decoder_width: int = field(default=64, metadata=multiple_of(4))  # sin-cos positions need a multiple of 4
+    decoder_depth: int = field(default=1, metadata=at_least(0))
 
 
 def keep_count(num_patches: int, mask_ratio: float) -> int:
@@ -106,8 +107,6 @@ class Mae(Strategy):
                 f"must keep at least one and mask at least one of {self.num_patches} patches"
             )
         width = strategy.decoder_width
-        if width <= 0 or width % 4:
-            raise VlpbenchError(f"strategy.mae.decoder_width {width}: expected a positive multiple of 4 (sin-cos positions)")
         heads = width // DECODER_HEAD_DIM if width % DECODER_HEAD_DIM == 0 else 1
         self.decoder_embed = nn.Linear(self.image_encoder.feature_dim, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from vlpbench.core.checks import one_of
 from vlpbench.core.distributed import gather_no_grad
-from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.strategies.base import Batch, DualEncoderStrategy
 from vlpbench.strategies.losses import medclip_loss
@@ -19,11 +19,7 @@ SIMILARITIES = ("dot", "cosine")
 class MedClipOptions:
     """`similarity`: S = Y Yᵀ ("dot", MedCLIP's code) or the label cosine ("cosine")."""
 
-    similarity: str = "dot"
-
-    def __post_init__(self) -> None:
-        if self.similarity not in SIMILARITIES:
-            raise VlpbenchError(f"strategy.medclip.similarity '{self.similarity}': expected one of {list(SIMILARITIES)}")
+    similarity: str = field(default="dot", metadata=one_of(*SIMILARITIES))
 
 
 @register_strategy(

@@ -27,12 +27,13 @@ text → normalize(z_t). The text encoder's own `proj` is never used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vlpbench.core.checks import at_least
 from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.encoders.towers import build_image_encoder
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
@@ -43,7 +44,7 @@ from vlpbench.strategies.losses import mflag_align_loss, mflag_orth_loss
 class MFlagOptions:
     """λ of L_orth (eq 3; 0.0051 as in M-FLAG's code) and whether z_v is L2-normalised first."""
 
-    orth_lambda: float = 0.0051
+    orth_lambda: float = field(default=0.0051, metadata=at_least(0.0))
     normalize: bool = False
 
 

@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from vlpbench.core.checks import at_least, between
 from vlpbench.core.distributed import gather_no_grad
 from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS
@@ -32,8 +33,8 @@ class BatchExpansionOptions:
     mean of the 2026-11-30 grid) and 68.7 at m = 0.99 (README "What the default measures").
     """
 
-    momentum: float = 0.75
-    queue_size: int = 768
+    momentum: float = field(default=0.75, metadata=between(0.0, 1.0))
+    queue_size: int = field(default=768, metadata=at_least(1))
 
 
 VILREF_BIBTEX = ("@article{yang2024vilref, title={ViLReF: An Expert Knowledge Enabled Vision-Language Retinal Foundation Model}, "

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vlpbench.core.checks import at_least, each, positive
 from vlpbench.core.registry import PluginInfo, register_task
 from vlpbench.core.seeding import seed_generator
 from vlpbench.datasets.base import ClassificationDataset, ClassificationSplit
@@ -61,11 +62,12 @@ def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 class FinetuneOptions:
     """AdamW learning rate, epoch budget and early-stopping patience (epochs without a better val AUC)."""
 
-    epochs: int = 12
-    lr: float = 1e-3
-    patience: int = 4
-    head_c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])  # LP stage: C of the head's regression
-    encoder_lr_scale: float = 0.1  # the encoder's learning rate relative to the head's
+    epochs: int = field(default=12, metadata=at_least(1))
+    lr: float = field(default=1e-3, metadata=positive)
+    patience: int = field(default=4, metadata=at_least(0))
+    # LP stage: C of the head's regression
+    head_c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0], metadata=each(positive))
+    encoder_lr_scale: float = field(default=0.1, metadata=at_least(0.0))  # the encoder's learning rate relative to the head's
 
 
 @register_task(

@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
+from vlpbench.core.checks import each, positive
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_task
 from vlpbench.core.seeding import seed_generator
@@ -107,7 +108,7 @@ def _classifier(c: float, target: np.ndarray, random_state: int):
 class LinearProbeOptions:
     """Inverse regularisation strengths C tried on the validation split."""
 
-    c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])
+    c_grid: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0], metadata=each(positive))
 
 
 @register_task(

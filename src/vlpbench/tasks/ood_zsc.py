@@ -5,11 +5,12 @@ pretraining seed, with a paired bootstrap over test images as the within-run CI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from vlpbench.core.checks import at_least, one_of, rule
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_task
 from vlpbench.datasets.base import ClassificationDataset
@@ -51,18 +52,11 @@ class ZeroShotOptions:
     raw cosine; `template` wraps the term under the `term` protocol (one `{}`); `bootstrap`
     resamples of the test set for the within-run CI."""
 
-    protocol: str = "term"
-    scoring: str = "calibrated"
-    template: str = "{}"
-    bootstrap: int = 1000
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise VlpbenchError(f"task.ood-zsc.protocol '{self.protocol}': expected one of {list(PROTOCOLS)}")
-        if self.scoring not in SCORINGS:
-            raise VlpbenchError(f"task.ood-zsc.scoring '{self.scoring}': expected one of {list(SCORINGS)}")
-        if self.template.count("{}") != 1:
-            raise VlpbenchError(f"task.ood-zsc.template '{self.template}': expected exactly one '{{}}' placeholder")
+    protocol: str = field(default="term", metadata=one_of(*PROTOCOLS))
+    scoring: str = field(default="calibrated", metadata=one_of(*SCORINGS))
+    template: str = field(default="{}", metadata=rule(lambda v: isinstance(v, str) and v.count("{}") == 1,
+                                                      "text with exactly one '{}' placeholder"))
+    bootstrap: int = field(default=1000, metadata=at_least(0))  # 0 = no within-run CI
 
 
 @register_task(

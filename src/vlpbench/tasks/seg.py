@@ -11,13 +11,14 @@ counts summed over the whole test split.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vlpbench.core.checks import at_least, image_side, multiple_of, positive
 from vlpbench.core.config import RunConfig
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_task
@@ -41,14 +42,16 @@ PREDICT_PIXEL_BUDGET = 2**24
 class SegOptions:
     """Quick-profile budget that learns on CPU; the paper profile uses 512 px, 2,000 steps, lr 1e-4."""
 
-    image_size: int = 64
-    steps: int = 70  # clip (ViT) reaches DSC ≈ 30 % at 70–100 steps on the quick profile; 40 gave ≈ 13 %
-    batch_size: int = 8
-    lr: float = 3e-3
-    channels: int = 16  # U-Net decoder widths: ×1/×2/×4 at strides 4/8/16
-    lesion_weight: float = 30.0  # cross-entropy weight of lesion pixels (~1 % of a fundus)
+    # the decoder classifies at stride 4 and upsamples ×4: a side must be a multiple of 4
+    image_size: int = field(default=64, metadata=image_side(multiple_of(4)))
+    # clip (ViT) reaches DSC ≈ 30 % at 70–100 steps on the quick profile; 40 gave ≈ 13 %
+    steps: int = field(default=70, metadata=at_least(1))
+    batch_size: int = field(default=8, metadata=at_least(1))
+    lr: float = field(default=3e-3, metadata=positive)
+    channels: int = field(default=16, metadata=at_least(1))  # U-Net decoder widths: ×1/×2/×4 at strides 4/8/16
+    lesion_weight: float = field(default=30.0, metadata=positive)  # cross-entropy weight of lesion pixels (~1 % of a fundus)
     freeze_encoder: bool = False
-    window: int = 0  # 0 = whole-image inference, else sliding-window crop size
+    window: int = field(default=0, metadata=image_side(multiple_of(4, zero=True)))  # 0 = whole-image inference, else sliding-window crop size
 
 
 @register_task(

@@ -8,12 +8,17 @@ Pipeline, all driven by the knowledge base (knowledge/*.yaml):
 3. advice: from an advice cue to the end of its phrase is dropped (建议FFA检查排除新生血管 adds nothing);
 4. findings and cues, longest match first; a negation cue negates the findings after it in its
    phrase up to a scope end (但, 可见, an uncertainty cue …), a post-negation cue (均未见, (-))
-   those before it; a phrase that is only a list of findings (渗出及新生血管) takes the negation
-   of the neighbouring phrase it continues (未见出血，渗出及新生血管 ⇒ none of them);
-   suspected findings (疑似, 可疑, ?) count as positive;
+   those before it; a phrase that is only a list of findings takes the negation of the
+   neighbouring phrase it continues, within the clause: across 、 always (未见出血、渗出 ⇒
+   neither), across ，only while the list is still open, i.e. its closing coordinator (及, 和,
+   或; 均未见 backwards) is still to come (未见出血，渗出及新生血管 ⇒ none of them), while a
+   single finding after ，starts a new finding (未见出血，渗出 ⇒ 渗出); a sentence end (。；)
+   ends every scope; suspected findings (疑似, 可疑, ?) count as positive;
 5. expert rules: measurement thresholds (杯盘比 > 0.5 ⇒ large_optic_cup, 动静脉比 < 2:3 ⇒
-   thin_arteries; measurements are facts and are never negated) and DR stages (any ⇒ dr,
-   ≥ IV ⇒ neovascularization, ≥ V ⇒ fibrous_proliferation, VI ⇒ retinal_detachment);
+   thin_arteries; measurements are facts and are never negated; a value that cannot be read,
+   such as 1:0 or a number too long to convert, makes its phrase unmapped, never an error) and
+   DR stages (any ⇒ dr, ≥ IV ⇒ neovascularization, ≥ V ⇒ fibrous_proliferation, VI ⇒
+   retinal_detachment);
 6. union over phrases; `normal` exactly when something was recognised and nothing abnormal was
    (a report that only says 未见出血 is normal); nothing recognised at all ⇒ zero vector.
 """
@@ -28,6 +33,7 @@ from typing import Iterable
 
 import numpy as np
 
+from vlpbench.core.console import printable
 from vlpbench.datasets.labels.knowledge_base import KnowledgeBase, load_knowledge_base, normalise
 
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
@@ -81,7 +87,7 @@ class UnmappedStats:
 
     def summary(self, n: int = 5) -> str:
         """Two lines for the CLI: the counts, then the most frequent unmapped phrases."""
-        common = ", ".join(f"{text} ×{count}" for text, count in self.most_common(n)) or "none"
+        common = ", ".join(f"{printable(text)} ×{count}" for text, count in self.most_common(n)) or "none"
         return (f"{self.reports} reports, {self.empty_reports} with no recognised finding; "
                 f"{self.phrases} phrases, {self.unmapped_phrases} unmapped ({100 * self.unmapped_rate:.1f} %)\n"
                 f"most frequent unmapped: {common}")
@@ -91,9 +97,9 @@ class _Phrase:
     """One phrase of a report: its items in text order and the negation neighbours may inherit."""
 
     __slots__ = ("sentence", "start", "end", "items", "spans", "listy", "advice", "cues", "negated",
-                 "open_end", "open_start")
+                 "open_end", "open_start", "list_joined", "coordinated")
 
-    def __init__(self, sentence: int, start: int):
+    def __init__(self, sentence: int, start: int, list_joined: bool = False):
         self.sentence, self.start, self.end = sentence, start, start
         self.items: list[tuple[str, tuple[str, ...], bool]] = []  # (kind, keys, negatable)
         self.spans: list[int] = []  # start, end of every listed finding / coordinator
@@ -102,6 +108,8 @@ class _Phrase:
         self.cues = False    # a negation cue was met
         self.negated: list[bool] | None = None  # None: nothing negated
         self.open_end = self.open_start = False
+        self.list_joined = list_joined  # the delimiter before it only separates listed items (、)
+        self.coordinated = False  # holds a coordinator (及, 和, or) or a plural post-negation (均未见)
 
     def add(self, kind: str, keys: tuple[str, ...], negatable: bool, start: int = -1, end: int = -1) -> None:
         self.items.append((kind, keys, negatable))
@@ -110,6 +118,7 @@ class _Phrase:
         else:
             self.listy = False
             self.cues = self.cues or kind == "negation" or kind == "negation_after"
+        self.coordinated = self.coordinated or kind == "coordinators"
 
     def close(self, end: int) -> None:
         if not self.advice:
@@ -172,6 +181,13 @@ class ReportConverter:
         for kind in ("sentence", "phrase"):
             delimiters = kb.sentence_delimiters if kind == "sentence" else kb.phrase_delimiters
             self._lexicon.update((normalise(d), (kind, None, None)) for d in delimiters)
+        self._list_delimiters = frozenset(normalise(d) for d in kb.list_delimiters)
+        # post-negation cues that say "all of them" (均未见 starts with the coordinator 均)
+        coordinators = [normalise(c).strip() for c in kb.cues["coordinators"]]
+        self._plural_cues = frozenset(
+            word for word in (normalise(w).strip() for w in kb.cues["negation_after"])
+            if any(word.startswith(c) and word != c and not (c[-1] in _LETTERS and word[len(c)] in _LETTERS)
+                   for c in coordinators))
         # "." ends a sentence unless it sits between two digits (0.5)
         self._token_re = re.compile(trie_pattern(self._lexicon, {".": r"(?!(?<=\d\.)\d)"}))
         comparators = {">": kb.cues["comparator_greater"], "<": kb.cues["comparator_less"]}
@@ -181,6 +197,7 @@ class ReportConverter:
         seps = "|".join(re.escape(normalise(s)) for s in kb.ratio_separators)
         self._value_re = re.compile(f"(?P<fill>[^\\d{stops}]{{0,24}}?)(?P<a>{_NUMBER})"
                                     f"(?:\\s*(?:{seps})\\s*(?P<b>{_NUMBER}))?(?![\\d.]?\\d)")
+        self._digit_re = re.compile(f"[^\\d{stops}]{{0,24}}?\\d")  # a number follows the term
         self._stage_after, self._stage_before = self._stage_patterns()
         self._roman = {normalise(k): v for k, v in kb.dr_stage.roman_numerals.items()}
 
@@ -272,7 +289,7 @@ class ReportConverter:
             kind, key, _ = self._lexicon[m.group()]
             if kind == "sentence" or kind == "phrase":
                 phrase.close(start)
-                phrase = _Phrase(phrase.sentence + (kind == "sentence"), end)
+                phrase = _Phrase(phrase.sentence + (kind == "sentence"), end, m.group() in self._list_delimiters)
                 phrases.append(phrase)
             elif phrase.advice:
                 continue
@@ -285,21 +302,29 @@ class ReportConverter:
                 if stage:  # a staged diagnosis is a statement, never part of a bare list
                     phrase.add(kind, self.kb.dr_stage.keys_for(stage[0]), True)
             elif kind == "measure":  # a measurement is a fact: never negated
-                phrase.add(kind, self._measurement(norm, end, key), False)
+                implied = self._measurement(norm, end, key)
+                # a value that cannot be read (1:0, too many digits) maps nothing: an unmapped phrase
+                phrase.add(kind if implied is not None else "unreadable", implied or (), False)
             else:
                 phrase.add(kind, (), False, start, end)
+                if kind == "negation_after" and m.group() in self._plural_cues:
+                    phrase.coordinated = True
         phrase.close(len(norm))
         return phrases
 
     # --- expert rules -----------------------------------------------------------------------
 
-    def _measurement(self, norm: str, end: int, rule_index: int) -> tuple[str, ...]:
-        """The category a measurement right after a measurement term implies, if any."""
+    def _measurement(self, norm: str, end: int, rule_index: int) -> tuple[str, ...] | None:
+        """The category a measurement right after a measurement term implies, if any; None when
+        a value is there but cannot be read (0.6.7, a zero denominator, a number too long to convert)."""
         m = self._value_re.match(norm, end)
-        if not m:
-            return ()
+        if not m:  # no value (杯盘比扩大 …), or digits that do not form one (0.6.7)
+            return None if self._digit_re.match(norm, end) else ()
         rule = self.kb.measurements[rule_index]
-        value = Fraction(m["a"]) / (Fraction(m["b"]) if m["b"] else 1)
+        try:
+            value = Fraction(m["a"]) / (Fraction(m["b"]) if m["b"] else 1)
+        except (ArithmeticError, ValueError):  # 1:0, 0/0; int() refuses over 4,300 digits
+            return None
         stated = self._comparator_re.search(m["fill"])
         return (rule.category,) if rule.fires(value, self._comparators[stated.group()] if stated else None) else ()
 
@@ -339,13 +364,39 @@ class ReportConverter:
 
 def _inherit_negation(phrases: list[_Phrase], text: str) -> None:
     """A bare list of findings continues the negation of the phrase before it (未见出血、渗出)
-    or after it (出血、渗出均未见), within one sentence."""
-    for order, attr in ((phrases, "open_end"), (phrases[::-1], "open_start")):
-        carry, sentence = False, -1
-        for phrase in order:
-            if phrase.sentence != sentence:
-                carry, sentence = False, phrase.sentence
-            if carry and phrase.is_bare(text):
+    or after it (出血、渗出均未见), within one sentence. Across a list delimiter (、) it always
+    does; across a clause comma (，) only while the list is still open: its closing coordinator
+    (及, 和, or; a plural cue such as 均未见 backwards) lies beyond the comma, so
+    未见出血，渗出及新生血管 negates all three, but in 未见出血，渗出 the comma starts a new
+    finding. A bare phrase that does not continue the negation ends it."""
+    bare = [phrase.is_bare(text) for phrase in phrases]
+    count = len(phrases)
+    # forward: does a coordinator close the run of bare phrases at or after phrase i?
+    closed_ahead = [False] * (count + 1)
+    for i in range(count - 1, -1, -1):
+        same_run = i + 1 < count and bare[i + 1] and phrases[i + 1].sentence == phrases[i].sentence
+        closed_ahead[i] = bare[i] and (phrases[i].coordinated or (same_run and closed_ahead[i + 1]))
+    carry = False
+    for i, phrase in enumerate(phrases):
+        if i == 0 or phrase.sentence != phrases[i - 1].sentence:
+            carry = False
+        if carry and bare[i]:
+            carry = phrase.list_joined or closed_ahead[i]
+            if carry:
                 phrase.negate_all()
-            else:
-                carry = getattr(phrase, attr)
+        else:
+            carry = phrase.open_end
+    # backward: phrase i joins the phrase after it by that phrase's delimiter; the list is closed
+    # once a coordinator (or a plural cue) was met between phrase i and the post-negation cue
+    carry = closed = False
+    for i in range(count - 1, -1, -1):
+        phrase = phrases[i]
+        if i == count - 1 or phrase.sentence != phrases[i + 1].sentence:
+            carry = False
+        if carry and bare[i]:
+            carry = phrases[i + 1].list_joined or closed
+            if carry:
+                phrase.negate_all()
+                closed = closed or phrase.coordinated
+        else:
+            carry, closed = phrase.open_start, phrase.coordinated

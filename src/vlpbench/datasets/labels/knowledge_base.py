@@ -110,6 +110,9 @@ class KnowledgeBase:
     dr_stage: StageRule
     ratio_separators: tuple[str, ...] = (":", "/")
     plural_suffixes: tuple[str, ...] = ()
+    #: phrase delimiters that only separate listed items (、): a negation always continues across
+    #: them; across the others (，) only while its list is still open (see the converter)
+    list_delimiters: tuple[str, ...] = ("、",)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -175,6 +178,9 @@ def _load(path: Path, modified: int) -> KnowledgeBase:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise VlpbenchError(f"{path}: cannot read knowledge base ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise VlpbenchError(f"{path}: knowledge base is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+                            f"at offset {exc.start})") from None
     except yaml.YAMLError as exc:
         raise VlpbenchError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     reader = _Reader(path)
@@ -192,6 +198,7 @@ def _load(path: Path, modified: int) -> KnowledgeBase:
         dr_stage=_stage_rule(reader, data),
         ratio_separators=reader.strings(data["rules"], "ratio_separators", "rules.ratio_separators"),
         plural_suffixes=reader.strings(data, "plural_suffixes", optional=True),
+        list_delimiters=_list_delimiters(reader, data["splitting"]),
     )
     _check_unique(kb)
     return kb
@@ -228,6 +235,15 @@ class _Reader:
             raise self.fail(where or key, "a list of non-empty strings (quote words YAML reads "
                                           "as booleans: \"no\", \"yes\", \"on\", \"off\")")
         return tuple(value)
+
+
+def _list_delimiters(reader: _Reader, splitting: dict) -> tuple[str, ...]:
+    """`splitting.list` (default 、), each one of the phrase delimiters."""
+    listed = reader.strings(splitting, "list", "splitting.list", optional=True) or ("、",)
+    phrase = reader.strings(splitting, "phrase", "splitting.phrase")
+    if "list" in splitting and not set(listed) <= set(phrase):
+        raise reader.fail("splitting.list", "a list of phrase delimiters (from 'splitting.phrase')")
+    return tuple(d for d in listed if d in phrase)
 
 
 def _categories(reader: _Reader, data: dict) -> tuple[Category, ...]:

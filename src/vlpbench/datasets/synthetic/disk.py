@@ -61,7 +61,10 @@ def read_segmentation_set(folder: Path, template: SegmentationDataset) -> Segmen
 def _read_labels(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise VlpbenchError(f"{path} does not exist (expected the layout written by `bench data write`)")
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as error:  # not UTF-8, malformed, empty
+        raise VlpbenchError(f"{path}: cannot read as CSV ({' '.join(str(error).split()) or type(error).__name__})") from None
     if "image" not in table.columns:
         raise VlpbenchError(f"{path}: missing column 'image'")
     return table
@@ -74,6 +77,6 @@ def _read_images(folder: Path, names, mode: str = "RGB") -> np.ndarray:
         try:
             with Image.open(path) as image:
                 arrays.append(np.asarray(image.convert(mode)))
-        except (OSError, ValueError):
-            raise VlpbenchError(f"image {path} is missing or does not decode") from None
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            raise VlpbenchError(f"image {path} is missing or does not decode ({' '.join(str(error).split())})") from None
     return np.stack(arrays)
