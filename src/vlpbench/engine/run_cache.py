@@ -266,6 +266,7 @@ class Workspace:
                 if temp.exists():
                     remove_tree(temp)
             self.computed.append(directory.name)
+            make_console().print(f"saved {what} to {directory}", soft_wrap=True)
             return meta
 
     def _complete(self, directory: Path) -> dict[str, Any] | None:
