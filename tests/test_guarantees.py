@@ -123,3 +123,22 @@ def test_two_runs_at_once_compute_every_checkpoint_and_record_once(tmp_path):
     assert sum(entry["records"] for entry in log) == 1, log
     assert len(list((tmp_path / "results").rglob("*.json"))) == 1
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_the_sweep_removes_only_what_a_dead_writer_left(tmp_path):
+    from vlpbench.core.atomic import HOST_TAG, temp_name
+    from vlpbench.core.claims import claim
+
+    root = tmp_path / "runs" / "smoke"
+    root.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_file = root / f".r.json.tmp-{HOST_TAG}-{int(dead.stdout)}-ab12"
+    live_file = root / temp_name("s.json")  # this process: alive
+    dead_file.write_text("x")
+    live_file.write_text("x")
+    orphan, held = root / temp_name("clip-aaa"), root / temp_name("clip-bbb")
+    orphan.mkdir()
+    held.mkdir()
+    with claim(root / "clip-bbb", "checkpoint clip-bbb"):
+        Workspace(resolve_config("smoke", overrides=[f"runs_dir={tmp_path / 'runs'}"]))
+    assert not dead_file.exists() and live_file.exists() and not orphan.exists() and held.exists()

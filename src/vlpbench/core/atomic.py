@@ -80,13 +80,28 @@ def sweep_stale(folder: Path, recursive: bool = False) -> list[Path]:
     return removed
 
 
+def sweep_old_style(folder: Path, max_age_s: float = STALE_AGE_S) -> list[Path]:
+    """Remove temp files of older versions (`.<name>.<random>.tmp`, no writer in the name) in the
+    sub-folders of `folder` once older than `max_age_s`."""
+    removed = []
+    try:
+        for path in list(folder.glob("*/.*.tmp")):
+            if path.is_file() and time.time() - path.lstat().st_mtime > max_age_s:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    except OSError:
+        pass
+    return removed
+
+
 def remove_tree(path: Path) -> None:
     """Remove a folder (or file), renaming it to a temp name first so a kill halfway leaves a
     recognisable temp rather than a half-deleted folder under its real name."""
-    if not path.exists():
-        return
     aside = path.with_name(temp_name(path.name))
-    os.rename(path, aside)
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:  # already gone (another process cleaned it up first)
+        return
     shutil.rmtree(aside, ignore_errors=True) if aside.is_dir() else aside.unlink(missing_ok=True)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from vlpbench.core.atomic import atomic_write_json, new_temp_folder, publish_folder, remove_tree, sweep_stale, temp_target
+from vlpbench.core.atomic import atomic_write_json, new_temp_folder, publish_folder, remove_tree, sweep_old_style, sweep_stale, temp_target
 from vlpbench.core.claims import claim, is_claimed
 from vlpbench.core.config import RunConfig, config_hash, plugin_options
 from vlpbench.core.console import make_console, print_warning
@@ -98,6 +98,7 @@ class Workspace:
         gone, and temp folders whose target nobody holds the lock of (their writer is dead)."""
         sweep_stale(self.root)
         sweep_stale(self.root / "data")
+        sweep_old_style(self.root)
         for path in self.root.glob(".*.tmp-*"):
             target = temp_target(path)
             if path.is_dir() and target and not is_claimed(self.root / target):
