@@ -10,6 +10,7 @@ from torch import nn
 from transformers import AutoModel, BertConfig, BertModel, RobertaConfig, RobertaModel
 
 from vlpbench.core.config import EncoderConfig, ImageEncoderConfig, TextEncoderConfig
+from vlpbench.core.console import make_console, print_warning
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.encoders.chinese_clip import build_text_backbone, build_vision_backbone, load_chinese_clip
 from vlpbench.encoders.tokenizer import Tokenizer
@@ -25,6 +26,9 @@ class ImageEncoder(nn.Module):
     or evenly spaced ViT blocks (shallow → fine) on the patch grid, average-pooled to the coarser
     strides and upsampled to the finer ones (a patch-4 ViT has its stride-4 map natively).
     """
+
+    #: the user weights file that initialised this tower and the fraction of parameters it set
+    weights_loaded: dict | None = None
 
     def __init__(self, config: ImageEncoderConfig, proj_dim: int, distilled: bool = False, clip_checkpoint: str = "") -> None:
         super().__init__()
@@ -125,7 +129,13 @@ def build_image_encoder(config: EncoderConfig, distilled: bool = False) -> Image
     encoder = ImageEncoder(config.image, config.proj_dim, distilled)
     if config.image.weights:
         state = read_state_dict(config.image.weights)
-        load_checked(encoder.backbone, state, f"image weights {config.image.weights}", strict=False)
+        fraction = load_checked(encoder.backbone, state, f"image weights {config.image.weights}", strict=False)
+        encoder.weights_loaded = {"tower": "image", "file": config.image.weights, "fraction": round(fraction, 4)}
+        message = f"image weights {config.image.weights}: set {fraction:.1%} of the image encoder's parameters"
+        if fraction < 1:
+            print_warning(message)
+        else:
+            make_console().print(message, soft_wrap=True)
     return encoder
 
 

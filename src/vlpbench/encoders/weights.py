@@ -5,6 +5,7 @@ Nothing here unpickles arbitrary objects; a checkpoint that needs full unpicklin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -41,8 +42,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_checked(module: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool = True) -> None:
-    """Load `state` into `module`; the first mismatching key is named with both shapes."""
+#: with strict=False, a file that sets less than this fraction of the module's parameters is refused
+MIN_LOADED_FRACTION = 0.5
+#: environment variable that accepts weights setting less than MIN_LOADED_FRACTION (`=1`)
+ALLOW_PARTIAL = "VLPBENCH_ALLOW_PARTIAL_WEIGHTS"
+
+
+def partial_weights_allowed() -> bool:
+    return os.environ.get(ALLOW_PARTIAL, "").strip().lower() in ("1", "true", "yes")
+
+
+def load_checked(module: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool = True) -> float:
+    """Load `state` into `module`; the first mismatching key is named with both shapes. Returns
+    the fraction of the module's parameters (by element count) the file set. With strict=False,
+    a file setting less than MIN_LOADED_FRACTION (weights for another architecture, or with a key
+    prefix that matches nothing) is refused unless VLPBENCH_ALLOW_PARTIAL_WEIGHTS=1."""
     own = module.state_dict()
     for key, tensor in state.items():
         if key in own and own[key].shape != tensor.shape:
@@ -58,4 +72,14 @@ def load_checked(module: nn.Module, state: dict[str, torch.Tensor], source: str,
             f"{source}: does not fit the encoder ({len(missing)} missing, {len(unexpected)} "
             f"unexpected keys; first {first})"
         )
+    total = sum(tensor.numel() for tensor in own.values())
+    matched = [key for key in own if key in state]
+    fraction = sum(own[key].numel() for key in matched) / total if total else 1.0
+    if not strict and fraction < MIN_LOADED_FRACTION and not partial_weights_allowed():
+        raise VlpbenchError(
+            f"{source}: sets only {fraction:.1%} of the encoder's parameters ({len(matched)} of {len(own)} tensors "
+            f"match by name); expected at least {MIN_LOADED_FRACTION:.0%} — check the file is for this architecture, "
+            f"or set {ALLOW_PARTIAL}=1 to use it anyway"
+        )
     module.load_state_dict(state, strict=strict)
+    return fraction

@@ -1,5 +1,10 @@
 """`bench run`: pretrain (or reuse) each strategy, then evaluate every (task, dataset, seed,
-fraction) that has no record yet, writing each record atomically as soon as it is done."""
+fraction) that has no record yet, writing each record atomically as soon as it is done.
+
+Two runs on one results folder (or two cluster jobs) share the work: each record is claimed with
+a lock next to it (`core/claims.py`) and checked again once claimed, so a record another run is
+computing is skipped at first and waited for at the end, never computed twice; checkpoints are
+claimed the same way (`engine/run_cache.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vlpbench.core.atomic import sweep_stale
+from vlpbench.core.claims import claim
 from vlpbench.core.config import GRID_EXTENDING, RunConfig, config_hash, grid_hash, plugin_options, validate_config
+from vlpbench.core.console import make_console
 from vlpbench.core.distributed import is_distributed, is_main_process
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.progress import progress_bar
@@ -90,27 +98,43 @@ def run_grid(
     """Run the grid; returns all records of the grid (new and reused). A config built in code
     (not by `resolve_config`) is validated here, before any work."""
     validate_config(config)
+    _check_data_root(config)
     jobs = plan_jobs(config, strategies, tasks, datasets)
     grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
+    if is_main_process():
+        sweep_stale(grid, recursive=True)  # temp records of killed runs
     todo = [job for job in jobs if force or not _is_current(_path(grid, job), record_key(config, job))]
     if config.workers > 1 and is_distributed():
         raise VlpbenchError("--workers > 1 cannot be combined with torchrun; use one or the other")
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     if config.workers > 1 and todo:
-        run_parallel(config, todo, force, _evaluate, partial(_path, grid))
+        outcomes = run_parallel(config, todo, force, partial(claim_and_evaluate, grid=grid, force=force))
     else:
-        _run_serial(config, todo, force, grid)
+        outcomes = _run_serial(config, todo, force, grid)
     if todo and is_main_process():
+        computed = outcomes.count("computed")
+        if computed < len(todo):
+            make_console().print(f"{len(todo) - computed} of {len(todo)} record(s) computed meanwhile by another run, not repeated")
         append_run_log(grid, {
             "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "wall_time_s": round(time.perf_counter() - clock, 1),
-            "records": len(todo), "workers": config.workers, "threads": config.threads, "cpus": os.cpu_count(),
-            "git_commit": git_commit(),
+            "records": computed, "reused": len(todo) - computed, "workers": config.workers, "threads": config.threads,
+            "cpus": os.cpu_count(), "git_commit": git_commit(), "pid": os.getpid(),
         })
     return [read_record(_path(grid, job)) for job in jobs] if is_main_process() else []
 
 
-def _run_serial(config: RunConfig, todo: list[Job], force: bool, grid: Path) -> None:
-    """Pretrain (every torchrun rank joins) then evaluate `todo` in this process (rank 0 writes)."""
+def _check_data_root(config: RunConfig) -> None:
+    """A `--data-root` that does not exist is an error even when every dataset is synthetic
+    (where it would otherwise be ignored)."""
+    root = config.eval.data_root
+    if root and not Path(root).is_dir():
+        raise VlpbenchError(f"eval.data_root '{root}': folder does not exist (expected the folder holding the datasets)")
+
+
+def _run_serial(config: RunConfig, todo: list[Job], force: bool, grid: Path) -> list[str]:
+    """Pretrain (every torchrun rank joins) then evaluate `todo` in this process (rank 0 writes);
+    the outcome of each job ("computed" or "reused"). A record another run holds is skipped at
+    first and waited for after the others."""
     workspace = Workspace(config)
     task_objects: dict[str, Task] = {}
     for job in todo:
@@ -119,12 +143,34 @@ def _run_serial(config: RunConfig, todo: list[Job], force: bool, grid: Path) -> 
     for name, seed in dict.fromkeys((job.strategy, job.pretrain_seed) for job in todo):  # every rank joins pretraining
         workspace.checkpoint(name, seed, force=force)
     if not is_main_process():  # evaluation is single-process; rank 0 writes every record
-        return
+        return []
+    outcomes: list[str] = []
     with progress_bar("evaluate", len(todo), enabled=bool(todo)) as advance:
-        for job in todo:
-            record = _evaluate(workspace, task_objects[job.task], job, workspace.checkpoint(job.strategy, job.pretrain_seed))
-            write_record(_path(grid, job), record)
-            advance(f"{job.task} {job.dataset} {job.strategy} seed {job.seed}")
+        deferred = []
+        for wait, jobs in ((False, todo), (True, deferred)):
+            for job in list(jobs):
+                outcome = claim_and_evaluate(workspace, task_objects[job.task], job, grid, force, wait=wait)
+                if outcome is None:
+                    deferred.append(job)
+                    continue
+                outcomes.append(outcome)
+                advance(f"{job.task} {job.dataset} {job.strategy} seed {job.seed}")
+    return outcomes
+
+
+def claim_and_evaluate(workspace: Workspace, task: Task, job: Job, grid: Path, force: bool, wait: bool = True) -> str | None:
+    """The one evaluate-and-write path: claim the record, check again that it is still missing
+    (another run may have written it meanwhile), evaluate, write. Returns "computed", "reused",
+    or None when another process holds the claim and `wait` is False."""
+    path = _path(grid, job)
+    with claim(path, f"record {path}", wait=wait) as held:
+        if not held:
+            return None
+        if not force and _is_current(path, record_key(workspace.config, job)):
+            return "reused"
+        record = _evaluate(workspace, task, job, workspace.checkpoint(job.strategy, job.pretrain_seed))
+        write_record(path, record)
+        return "computed"
 
 
 def _path(grid: Path, job: Job) -> Path:
@@ -158,6 +204,7 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
         "corpus": workspace.corpus_summary(), "encoders": describe_encoders(config.encoders),
         "pretrain": {k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
         "versions": package_versions(), "git_commit": git_commit(), "config": asdict(config),
+        **({"weights_loaded": checkpoint.meta["weights_loaded"]} if checkpoint.meta.get("weights_loaded") else {}),
     }
     if task.needs_text_tower and not checkpoint.model.has_text_tower:
         return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],
@@ -168,8 +215,13 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
     start = time.perf_counter()
     with seeded(job.seed):
         result = task.evaluate(checkpoint.model, dataset, job.seed, job.fraction, context)
+    warnings, extra = list(result.warnings or []), result.extra
+    skipped = dataset.card.get("skipped_images", 0) if isinstance(dataset.card, dict) else 0
+    if skipped:  # --skip-bad-images: the record says how many images it was computed without
+        warnings.append(f"{skipped} undecodable or missing image(s) of {job.dataset} skipped (--skip-bad-images)")
+        extra = {**(extra or {}), "skipped_images": skipped}
     return make_record(
-        **common, status="ok", metrics=result.metrics, ci=result.ci, bootstrap=result.bootstrap, warnings=result.warnings,
-        extra=result.extra,
+        **common, status="ok", metrics=result.metrics, ci=result.ci, bootstrap=result.bootstrap, warnings=warnings,
+        extra=extra,
         wall_time_s=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(workspace.device),
     )

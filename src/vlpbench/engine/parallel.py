@@ -10,8 +10,10 @@ runs two phases, each longest-first over a process pool:
 2. evaluation: one unit per (task, dataset, strategy) — all its seeds and fractions, so a
    per-checkpoint feature cache is filled by one process.
 
-Workers write records atomically as they finish, so an interrupted parallel grid resumes
-like a serial one. The parent owns the only progress bars.
+Workers claim, evaluate and write records through the grid's one path (`evaluate_job`, which
+locks each record and writes it atomically), so an interrupted parallel grid resumes like a serial
+one and a second run on the same folders computes nothing twice. The parent owns the only
+progress bars.
 """
 
 from __future__ import annotations
@@ -21,12 +23,10 @@ import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from pathlib import Path
 from typing import Callable
 
 from vlpbench.core.config import RunConfig
 from vlpbench.core.progress import progress_bar, set_progress_enabled
-from vlpbench.core.records import write_record
 from vlpbench.core.registry import STRATEGIES, TASKS
 from vlpbench.core.threads import limit_threads
 from vlpbench.engine.run_cache import Workspace
@@ -35,20 +35,24 @@ from vlpbench.engine.run_cache import Workspace
 _WORKER: dict = {}
 
 
-def run_parallel(config: RunConfig, todo: list, force: bool, evaluate_job: Callable, record_path: Callable[[object], Path]) -> None:
-    """Pretrain then evaluate the `todo` jobs of a grid in `config.workers` processes."""
+def run_parallel(config: RunConfig, todo: list, force: bool, evaluate_job: Callable) -> list[str]:
+    """Pretrain then evaluate the `todo` jobs of a grid in `config.workers` processes;
+    `evaluate_job(workspace, task, job)` claims, evaluates and writes one record and returns its
+    outcome ("computed" or "reused"), the list returned."""
 
     _prepare_shared(Workspace(config), todo)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
-                             initargs=(config, evaluate_job, record_path)) as pool:
+                             initargs=(config, evaluate_job)) as pool:
         groups = [(group, seed) for seed in dict.fromkeys(job.pretrain_seed for job in todo)
                   for group in strategy_groups([job.strategy for job in todo if job.pretrain_seed == seed])]
         _run_phase(pool, "pretrain", [(_pretrain_group, (group, seed, force), len(group)) for group, seed in groups],
                    lambda args: f"{', '.join(args[0])} (seed {args[1]})")
         units = evaluation_units(todo)
-        _run_phase(pool, "evaluate", [(_evaluate_unit, (unit,), _unit_cost(unit)) for unit in units],
-                   lambda unit: f"{unit[0][0].task} {unit[0][0].dataset} {unit[0][0].strategy}", count=lambda unit: len(unit[0]))
+        outcomes = _run_phase(pool, "evaluate", [(_evaluate_unit, (unit,), _unit_cost(unit)) for unit in units],
+                              lambda unit: f"{unit[0][0].task} {unit[0][0].dataset} {unit[0][0].strategy}",
+                              count=lambda unit: len(unit[0]))
+    return [outcome for unit in outcomes for outcome in unit]
 
 
 def strategy_groups(strategies: list[str]) -> list[list[str]]:
@@ -94,10 +98,12 @@ def _unit_cost(unit: list) -> float:
 
 
 def _run_phase(pool: ProcessPoolExecutor, name: str, items: list[tuple[Callable, tuple, float]],
-               label: Callable, count: Callable | None = None) -> None:
-    """Submit `items` longest-first and advance one bar as they finish; the first failure is re-raised."""
+               label: Callable, count: Callable | None = None) -> list:
+    """Submit `items` longest-first and advance one bar as they finish; their results, or the
+    first failure re-raised."""
     if not items:
-        return
+        return []
+    results = []
     items = sorted(items, key=lambda item: -item[2])
     total = sum(count(item[1]) if count else 1 for item in items)
     with progress_bar(name, total) as advance:
@@ -107,13 +113,14 @@ def _run_phase(pool: ProcessPoolExecutor, name: str, items: list[tuple[Callable,
             for future in done:
                 args = pending.pop(future)
                 try:
-                    future.result()
+                    results.append(future.result())
                 except BaseException:
                     for other in pending:  # running units finish and keep their records
                         other.cancel()
                     raise
                 for _ in range(count(args) if count else 1):
                     advance(label(args))
+    return results
 
 
 def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
@@ -132,11 +139,11 @@ def exit_with_parent(poll_s: float = 1.0) -> threading.Thread:
     return thread
 
 
-def _init_worker(config: RunConfig, evaluate_job: Callable, record_path: Callable) -> None:
+def _init_worker(config: RunConfig, evaluate_job: Callable) -> None:
     exit_with_parent()
     limit_threads(config.threads or 1)
     set_progress_enabled(False)
-    _WORKER.update(workspace=Workspace(config), evaluate=evaluate_job, path=record_path, tasks={})
+    _WORKER.update(workspace=Workspace(config), evaluate=evaluate_job, tasks={})
 
 
 def _pretrain_group(group: list[str], seed: int, force: bool) -> None:
@@ -144,10 +151,11 @@ def _pretrain_group(group: list[str], seed: int, force: bool) -> None:
         _WORKER["workspace"].checkpoint(name, seed, force=force)
 
 
-def _evaluate_unit(unit: list) -> None:
+def _evaluate_unit(unit: list) -> list[str]:
     workspace, tasks = _WORKER["workspace"], _WORKER["tasks"]
+    outcomes = []
     for job in unit:
         if job.task not in tasks:
             tasks[job.task] = TASKS.get(job.task)(workspace.config)
-        record = _WORKER["evaluate"](workspace, tasks[job.task], job, workspace.checkpoint(job.strategy, job.pretrain_seed))
-        write_record(_WORKER["path"](job), record)
+        outcomes.append(_WORKER["evaluate"](workspace, tasks[job.task], job))
+    return outcomes

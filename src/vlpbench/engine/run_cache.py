@@ -1,26 +1,35 @@
 """The run cache: corpus, tokenizer, the shared MLM-warm-started text encoder and pretrained
 checkpoints, each keyed by the hash of the config sections it depends on, so a second
 `bench run` (or another strategy) reuses them. Checkpoints are safetensors + a meta file with
-the SHA-256 of the weights; a mismatch is reported as a corrupt cache entry."""
+the SHA-256 of the weights; a mismatch is reported as a corrupt cache entry.
+
+A cache folder appears whole: it is written into a temp folder next to it and renamed into place
+(`core/atomic.publish_folder`), while its writer holds the folder's lock (`core/claims.py`). A
+second process wanting the same folder waits for the lock and then loads what the first made; a
+killed writer's lock is released by the OS and its temp folder removed by the next process that
+takes the lock (or by the sweep when a Workspace opens). A folder from an older version without
+meta.json (a save interrupted before the folder was atomic) is recomputed with a warning."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from vlpbench.core.atomic import atomic_write, atomic_write_json
+from vlpbench.core.atomic import atomic_write_json, new_temp_folder, publish_folder, remove_tree, sweep_old_style, sweep_stale, temp_target
+from vlpbench.core.claims import claim, is_claimed
 from vlpbench.core.config import RunConfig, config_hash, plugin_options
-from vlpbench.core.console import make_console
-from vlpbench.core.distributed import is_main_process
+from vlpbench.core.console import make_console, print_warning
+from vlpbench.core.distributed import is_distributed, is_main_process
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.provenance import git_commit, package_versions
 from vlpbench.core.registry import DATASETS, STRATEGIES
@@ -79,6 +88,21 @@ class Workspace:
             probe.unlink()
         except OSError as error:
             raise VlpbenchError(f"run directory {self.root} is not writable: {error.strerror}") from None
+        #: cache folders this process computed and those it found made (by itself earlier or another process)
+        self.computed: list[str] = []
+        self.reused: list[str] = []
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Remove what killed processes left in the run directory: temp files whose writer is
+        gone, and temp folders whose target nobody holds the lock of (their writer is dead)."""
+        sweep_stale(self.root)
+        sweep_stale(self.root / "data")
+        sweep_old_style(self.root)
+        for path in self.root.glob(".*.tmp-*"):
+            target = temp_target(path)
+            if path.is_dir() and target and not is_claimed(self.root / target):
+                remove_tree(path)
 
     # -- data -------------------------------------------------------------------------------
     def dataset_options(self, image_size: int) -> DatasetOptions:
@@ -92,6 +116,10 @@ class Workspace:
         key = f"{name}@{image_size}"
         if key not in self._datasets:
             self._datasets[key] = DATASETS.get(name)(self.dataset_options(image_size))
+            skipped = self._datasets[key].card.get("skipped_files", [])
+            if skipped:
+                print_warning(f"dataset '{name}': {len(skipped)} undecodable or missing image(s) skipped "
+                              f"(--skip-bad-images), first {skipped[0]}")
         return self._datasets[key]
 
     def corpus(self) -> PretrainCorpus:
@@ -149,18 +177,14 @@ class Workspace:
         section = {"encoders": asdict(self.config.encoders), "corpus": asdict(self.config.corpus),
                    "mlm_steps": self.config.pretrain.mlm_steps, "mlm_lr": self.config.pretrain.mlm_lr}
         directory = self.root / f"text-mlm-{config_hash(section)}"
-        weights = directory / "model.safetensors"
-        if weights.exists():
-            self._verify(directory)
-            load_model(encoder.backbone, str(weights), strict=True)
-        else:
-            tokenizer = self.tokens()[0]
+
+        def train(out: Path | None) -> dict[str, Any]:
             start = time.perf_counter()
-            losses = mlm_pretrain(encoder.backbone, self.config.encoders.text, tokenizer, ids, mask,
+            losses = mlm_pretrain(encoder.backbone, self.config.encoders.text, self.tokens()[0], ids, mask,
                                   self.config.pretrain.mlm_steps, self.config.pretrain.batch_size, self.config.pretrain.mlm_lr, seed=0)
-            if is_main_process():
-                self._save(encoder.backbone, directory, {"kind": "text-mlm", "losses": losses,
-                                                         "wall_time_s": time.perf_counter() - start, "config": section})
+            return {"kind": "text-mlm", "losses": losses, "wall_time_s": time.perf_counter() - start, "config": section}
+
+        self._cached(directory, encoder.backbone, "the MLM warm start of the text encoder", train, force=False)
         return {k: v.detach().clone() for k, v in encoder.backbone.state_dict().items()}
 
     # -- pretrained strategies ---------------------------------------------------------------
@@ -180,21 +204,21 @@ class Workspace:
         with seeded(strategy_init_seed(name, seed)):
             model = strategy_class(context)
         directory = self.root / f"{name}-{checkpoint_key(self.config, name, seed)}"
-        weights = directory / "model.safetensors"
-        if weights.exists() and not force:
-            meta = self._verify(directory)
-            load_model(model, str(weights), strict=True)
-        else:
+
+        def train(out: Path | None) -> dict[str, Any]:
             _, ids, mask = self.tokens()
             c = self.config
             stats = (pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
-                              seed=seed, out_dir=directory, device=self.device)
+                              seed=seed, out_dir=out, device=self.device)
                      if strategy_class.pretrains else None)
-            meta = {"kind": "strategy", "strategy": name, "seed": seed, "pretrain": asdict(stats) if stats else {"steps": 0, "wall_time_s": 0.0, "peak_memory_mb": 0.0},
-                    "config": asdict(c), "corpus": self.corpus_summary(), "text_zero_shot_auc": self._text_diagnostic(model)}
-            if is_main_process():
-                meta = self._save(model, directory, meta)
-                tokenizer.save(directory)
+            if out is not None:
+                tokenizer.save(out)
+            return {"kind": "strategy", "strategy": name, "seed": seed,
+                    "pretrain": asdict(stats) if stats else {"steps": 0, "wall_time_s": 0.0, "peak_memory_mb": 0.0},
+                    "config": asdict(c), "corpus": self.corpus_summary(), "text_zero_shot_auc": self._text_diagnostic(model),
+                    **({"weights_loaded": loaded} if (loaded := weights_loaded(model)) else {})}
+
+        meta = self._cached(directory, model, f"checkpoint {name} (seed {seed})", train, force)
         model.to(self.device).eval()
         self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta)
         return self._checkpoints[(name, seed)]
@@ -214,12 +238,55 @@ class Workspace:
             make_console().print(f"{model.registered_name}: text-only zero-shot macro AUC {auc:.1f} on the corpus validation reports")
         return round(float(auc), 2)
 
-    # -- safetensors with integrity check ----------------------------------------------------
+    # -- cache folders: claimed, written whole, verified -------------------------------------
+    def _cached(self, directory: Path, module: torch.nn.Module, what: str,
+                train: Callable[[Path | None], dict[str, Any]], force: bool) -> dict[str, Any]:
+        """Load `directory` into `module`, or claim it, `train(temp folder)` and publish it. A
+        process that finds it claimed waits, then loads what the claimant made. Under torchrun
+        every rank trains (no lock: the ranks must all join), rank 0 writes."""
+        if not force and (meta := self._complete(directory)) is not None:
+            return self._load(directory, module, meta)
+        with claim(directory, what, enabled=not is_distributed()):
+            if not force and (meta := self._complete(directory)) is not None:  # made while we waited
+                return self._load(directory, module, meta)
+            for stale in directory.parent.glob(f".{directory.name}.tmp-*"):  # a dead claimant's (we hold the lock)
+                remove_tree(stale)
+            if directory.exists() and not force:
+                print_warning(f"cached {what} {directory} is incomplete (no meta.json: a save interrupted by an "
+                              "older version); recomputing it")
+            if not is_main_process():
+                train(None)
+                return {}
+            temp = new_temp_folder(directory)
+            try:
+                meta = self._save(module, temp, train(temp))
+                if directory.exists():  # --force, or an incomplete old folder: replaced under the lock
+                    remove_tree(directory)
+                publish_folder(temp, directory)
+            finally:
+                if temp.exists():
+                    remove_tree(temp)
+            self.computed.append(directory.name)
+            make_console().print(f"saved {what} to {directory}", soft_wrap=True)
+            return meta
+
+    def _complete(self, directory: Path) -> dict[str, Any] | None:
+        """The verified meta of a complete cache folder; None when there is none (or only an
+        incomplete one from an older version, without meta.json)."""
+        if not (directory / "meta.json").exists():
+            return None
+        return self._verify(directory)
+
+    def _load(self, directory: Path, module: torch.nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+        load_model(module, str(directory / "model.safetensors"), strict=True)
+        self.reused.append(directory.name)
+        return meta
+
     def _save(self, module: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
-        directory.mkdir(parents=True, exist_ok=True)
         weights = directory / "model.safetensors"
-        atomic_write(weights, lambda temp: save_model(module, str(temp)))
-        meta = {**meta, "sha256": _sha256(weights), "versions": package_versions(), "git_commit": git_commit()}
+        save_model(module, str(weights))
+        meta = {**meta, "sha256": _sha256(weights), "versions": package_versions(), "git_commit": git_commit(),
+                "computed_by": {"host": socket.gethostname(), "pid": os.getpid()}}
         atomic_write_json(directory / "meta.json", meta)
         return meta
 
@@ -228,7 +295,7 @@ class Workspace:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
-            raise VlpbenchError(f"cached checkpoint {directory}: meta.json missing or unreadable; delete the folder to retrain") from None
+            raise VlpbenchError(f"cached checkpoint {directory}: meta.json unreadable; delete the folder to retrain") from None
         actual = _sha256(directory / "model.safetensors")
         if actual != meta.get("sha256"):
             raise VlpbenchError(
@@ -236,6 +303,12 @@ class Workspace:
                 f"does not match meta.json {str(meta.get('sha256'))[:12]}…; delete the folder or rerun with --force"
             )
         return meta
+
+
+def weights_loaded(model: torch.nn.Module) -> list[dict[str, Any]]:
+    """What user weights files initialised `model`'s towers, and the fraction of each tower's
+    parameters they set (`encoders.weights.load_checked`)."""
+    return [module.weights_loaded for module in model.modules() if getattr(module, "weights_loaded", None)]
 
 
 def _sha256(path: Path) -> str:
