@@ -23,7 +23,6 @@ from vlpbench.report.rank_statistics import (
     bootstrap_rank_ci,
     equivalence,
     friedman_test,
-    holm_adjust,
     mean_ranks,
     metric_values,
     p_matrix,
@@ -131,14 +130,6 @@ def test_wilcoxon_demsar_c45_vs_c45m():
     statistic, p = wilcoxon_test(c45, c45)
     assert math.isnan(statistic) and p == 1.0
     assert all(math.isnan(v) for v in wilcoxon_test(c45[:1], c45m[:1]))
-
-
-def test_holm_adjust_matches_the_hand_worked_example_and_keeps_nan():
-    assert holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    out = holm_adjust([0.5, np.nan, 0.2])
-    assert out[0] == pytest.approx(0.5) and math.isnan(out[1]) and out[2] == pytest.approx(0.4)
-    p = np.random.default_rng(1).uniform(0, 0.2, size=9)
-    assert holm_adjust(p).tolist() == pytest.approx(holm(p.tolist()))  # statsmodels = the existing function
 
 
 def test_pairwise_tests_and_matrices():

@@ -10,7 +10,7 @@ counted). Rank 1 is the best strategy of a block; tied values share the mean of 
   tie-corrected χ², df = k − 1);
 - pairwise: two-sided Wilcoxon signed-rank test over the same blocks for every pair
   (`scipy.stats.wilcoxon`, zero differences split between the signs as in Demšar 2006), Holm
-  adjusted over all pairs of the table (`statsmodels.stats.multitest.multipletests`);
+  adjusted over all pairs of the table (`report.statistics.holm`, statsmodels `multipletests`);
 - rankings: mean rank per strategy with a percentile bootstrap 95 % CI over blocks (a seeded
   `numpy.random.Generator`: the same records give the same interval);
 - effect size: mean paired difference to a baseline strategy of the dataset-averaged metric,
@@ -32,12 +32,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
 from vlpbench.core.seeding import data_rng
-from vlpbench.report.statistics import paired_ttest
+from vlpbench.report.statistics import holm, paired_ttest
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -147,17 +146,6 @@ def bootstrap_rank_ci(blocks: np.ndarray, n_resamples: int = N_RESAMPLES, seed: 
 # ---------------------------------------------------------------- pairwise
 
 
-def holm_adjust(pvalues: list[float] | np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (`statsmodels` `multipletests(method="holm")`); NaN
-    entries stay NaN and do not count as tests."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    finite = np.isfinite(p)
-    if finite.any():
-        out[finite] = multipletests(p[finite], method="holm")[1]
-    return out
-
-
 def wilcoxon_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Two-sided Wilcoxon signed-rank test of paired samples (`scipy.stats.wilcoxon`, zero
     differences split between the signs): (statistic, p). Needs ≥ 2 pairs (else NaN)."""
@@ -218,7 +206,7 @@ def pairwise_tests(blocks: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
         rows.append({"a": names[i], "b": names[j], "blocks": len(x), "mean_diff": float(np.mean(x[:, i] - x[:, j])) if len(x) else np.nan,
                      "wilcoxon_statistic": statistic, "p": p, "win_rate": w.rate, "win_lo": w.lo, "win_hi": w.hi})
     frame = pd.DataFrame(rows, columns=["a", "b", "blocks", "mean_diff", "wilcoxon_statistic", "p", "win_rate", "win_lo", "win_hi"])
-    frame.insert(6, "p_holm", holm_adjust(frame["p"].to_numpy()) if len(frame) else [])
+    frame.insert(6, "p_holm", holm(frame["p"].tolist()) if len(frame) else [])
     frame.insert(7, "significant", frame["p_holm"] < alpha)
     return frame
 

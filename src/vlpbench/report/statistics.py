@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from vlpbench.tasks._metrics import bootstrap_ci
 
@@ -44,18 +45,15 @@ def paired_ttests(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni step-down adjusted p-values, in the input order.
-
-    With the m finite p-values sorted ascending, p̃_(i) = max_{j≤i} min(1, (m − j + 1)·p_(j)).
-    NaN entries (tests that could not be run) stay NaN and do not count towards m.
-    """
+    """Holm–Bonferroni step-down adjusted p-values, in the input order (`statsmodels`
+    `multipletests(method="holm")`): with the m finite p-values sorted ascending,
+    p̃_(i) = max_{j≤i} min(1, (m − j + 1)·p_(j)). NaN entries (tests that could not be run) stay
+    NaN and do not count towards m."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, np.nan)
-    finite = np.flatnonzero(~np.isnan(p))
-    order = finite[np.argsort(p[finite], kind="stable")]
-    m = len(order)
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(scaled)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = multipletests(p[finite], method="holm")[1]
     return out.tolist()
 
 
