@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 
 import timm
 import torch
+import transformers
 from timm.layers import LayerNorm, resample_abs_pos_embed
 from torch import nn
-from transformers import BertConfig, BertModel, ChineseCLIPConfig, ChineseCLIPModel
-from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.encoders.preprocessing import MEAN, STD
@@ -44,7 +43,7 @@ def _config(directory: str | Path) -> ChineseCLIPConfig:
     if model_type != "chinese_clip":
         raise VlpbenchError(f"{file}: model_type is '{model_type}', expected 'chinese_clip' (a ChineseCLIPModel directory)")
 
-    return ChineseCLIPConfig.from_pretrained(str(path), local_files_only=True)
+    return transformers.ChineseCLIPConfig.from_pretrained(str(path), local_files_only=True)
 
 
 def build_vision_backbone(directory: str | Path, img_size: int | None = None) -> nn.Module:
@@ -68,7 +67,7 @@ def build_text_backbone(directory: str | Path) -> nn.Module:
     fields = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
               "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
               "type_vocab_size", "initializer_range", "layer_norm_eps", "pad_token_id")
-    return BertModel(BertConfig(**{name: getattr(text, name) for name in fields}), add_pooling_layer=False)
+    return transformers.BertModel(transformers.BertConfig(**{name: getattr(text, name) for name in fields}), add_pooling_layer=False)
 
 
 def load_chinese_clip(
@@ -87,7 +86,7 @@ def load_chinese_clip(
 
 
     try:
-        model = ChineseCLIPModel.from_pretrained(str(path), local_files_only=True)
+        model = transformers.ChineseCLIPModel.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as error:
         raise VlpbenchError(f"Chinese-CLIP directory {path}: {str(error).strip().splitlines()[0]}") from None
     state = {key: value.detach().float().clone() for key, value in model.state_dict().items()}
@@ -151,4 +150,4 @@ def _clip_normalisation(directory: Path) -> tuple[list[float], list[float]]:
             return list(processor["image_mean"]), list(processor["image_std"])
         except (ValueError, KeyError) as error:
             raise VlpbenchError(f"{path}: expected image_mean and image_std ({error})") from None
-    return list(OPENAI_CLIP_MEAN), list(OPENAI_CLIP_STD)
+    return list(transformers.image_utils.OPENAI_CLIP_MEAN), list(transformers.image_utils.OPENAI_CLIP_STD)

@@ -6,8 +6,8 @@ strategy starts from this same language model, which is also M-FLAG's frozen tex
 from __future__ import annotations
 
 import torch
+import transformers
 from torch import nn
-from transformers import BertForMaskedLM, RobertaForMaskedLM
 
 from vlpbench.core.config import TextEncoderConfig
 from vlpbench.core.progress import progress_bar
@@ -38,7 +38,7 @@ def mlm_pretrain(
 ) -> list[float]:
     """Train `backbone` (a transformers BertModel/RobertaModel) in place; returns the losses."""
 
-    head_class = RobertaForMaskedLM if config.family == "roberta" else BertForMaskedLM
+    head_class = transformers.RobertaForMaskedLM if config.family == "roberta" else transformers.BertForMaskedLM
     model = head_class(backbone.config)
     setattr(model, model.base_model_prefix, backbone)
     model.tie_weights()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 import torch
-from transformers import AutoTokenizer
+import transformers
 
 from vlpbench.core.errors import VlpbenchError
 
@@ -105,7 +105,7 @@ class HFTokenizer:
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise VlpbenchError(f"text encoder directory {self.directory} does not exist")
-        self.inner = AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
+        self.inner = transformers.AutoTokenizer.from_pretrained(str(self.directory), local_files_only=True)
         self.pad_id = self.inner.pad_token_id
         self.mask_id = self.inner.mask_token_id
         self.unk_id = self.inner.unk_token_id

@@ -6,8 +6,8 @@ from __future__ import annotations
 import timm
 import torch
 import torch.nn.functional as F
+import transformers
 from torch import nn
-from transformers import AutoModel, BertConfig, BertModel, RobertaConfig, RobertaModel
 
 from vlpbench.core.config import EncoderConfig, ImageEncoderConfig, TextEncoderConfig
 from vlpbench.core.console import make_console, print_warning
@@ -186,12 +186,13 @@ def _build_timm(config: ImageEncoderConfig, distilled: bool) -> nn.Module:
 def _build_transformer(config: TextEncoderConfig, tokenizer: Tokenizer) -> nn.Module:
     if config.hf_dir:
         try:
-            return AutoModel.from_pretrained(config.hf_dir, local_files_only=True, add_pooling_layer=False)
+            return transformers.AutoModel.from_pretrained(config.hf_dir, local_files_only=True, add_pooling_layer=False)
         except OSError as error:
             raise VlpbenchError(f"text encoder directory {config.hf_dir}: {str(error).splitlines()[0]}") from None
     if config.pooling not in ("cls", "mean"):
         raise VlpbenchError(f"encoders.text.pooling '{config.pooling}': expected 'cls' or 'mean'")
-    families = {"bert": (BertConfig, BertModel), "roberta": (RobertaConfig, RobertaModel)}
+    families = {"bert": (transformers.BertConfig, transformers.BertModel),
+                "roberta": (transformers.RobertaConfig, transformers.RobertaModel)}
     if config.family not in families:
         raise VlpbenchError(f"encoders.text.family '{config.family}': expected one of {list(families)}")
     config_class, model_class = families[config.family]
