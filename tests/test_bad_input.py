@@ -1,20 +1,26 @@
 """Every bad input is a one-line VlpbenchError naming the file (or key) and what was expected; the
-catalogue at the end covers config values, unreadable report numbers, markup, CSV round trips and
-files or folders of the wrong kind."""
+catalogue at the end covers config values, unreadable report numbers, markup, CSV round trips,
+files or folders of the wrong kind, and caches keyed by content."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import save_file
 
 import public_fixtures as fx
 from vlpbench.app.cli import main
+from vlpbench.core import fingerprint
 from vlpbench.core.config import resolve_config, validate_config
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.datasets.base import DatasetOptions
+from vlpbench.core.fingerprint import INDEX_NAME, DigestIndex
+from vlpbench.datasets.base import ClassificationSplit, DatasetOptions
 from vlpbench.datasets.files import FileImageSource, FileMaskSource, read_table
 from vlpbench.datasets.labels.converter import ReportConverter
 from vlpbench.datasets.labels.knowledge_base import CATEGORY_KEYS, load_knowledge_base
@@ -22,6 +28,9 @@ from vlpbench.datasets.public import fgadr, fives, idrid, messidor, refuge, rfmi
 from vlpbench.encoders.towers import ImageEncoder
 from vlpbench.encoders.weights import load_checked, read_state_dict
 from vlpbench.engine.grid import run_grid
+from vlpbench.engine.input_digests import input_digests, refresh_input_digests
+from vlpbench.engine.run_cache import Workspace, checkpoint_key
+from vlpbench.tasks._features import feature_cache_path
 
 
 class Unpicklable:
@@ -582,3 +591,116 @@ def test_decompression_bomb_in_a_public_dataset(tmp_path):
     bad = bomb(tmp_path / "REFUGE" / "Test400" / "T0002.jpg")  # any suffix: PIL reads the header
     test = refuge.load_refuge(options(tmp_path)).split("test")
     assert str(bad) in error_of(test.images.__getitem__, 1)
+
+
+# --- 7. caches keyed by content: an edit in place gives new keys; a touched, unchanged file does not
+
+
+def manifest_config(tmp_path: Path, *extra: str):
+    """A smoke config whose corpus is a 12-pair manifest (images written by the public fixtures)."""
+    names = []
+    for i in range(12):
+        fx.image(tmp_path / "images" / f"eye{i}.png", seed=i, size=(24, 24))
+        names.append(f"images/eye{i}.png")
+    reports = ["视网膜出血", "黄斑水肿", "视盘水肿", "未见明显异常"]
+    manifest = tmp_path / "pairs.csv"
+    pd.DataFrame({"image": names, "report": [reports[i % 4] for i in range(12)]}).to_csv(manifest, index=False)
+    weights = tmp_path / "image.safetensors"
+    save_file({"unused": torch.zeros(3)}, str(weights))
+    return resolve_config("smoke", None, [f"corpus.manifest={manifest}", f"runs_dir={tmp_path / 'runs'}", *extra])
+
+
+def rewrite_report(root: Path) -> None:
+    table = pd.read_csv(root / "pairs.csv")
+    table.loc[5, "report"] = "豹纹状眼底，视盘周围萎缩"  # new words: a new vocabulary for the built-in tokenizer
+    table.to_csv(root / "pairs.csv", index=False)
+
+
+def damage_image(root: Path) -> None:
+    path = root / "images" / "eye7.png"
+    path.write_bytes(path.read_bytes()[:40])
+
+
+CONTENT_EDITS = {
+    "manifest report rewritten": rewrite_report,
+    "image overwritten": lambda root: fx.image(root / "images" / "eye3.png", seed=99, size=(24, 24)),
+    "image damaged": damage_image,
+    "weights file overwritten": lambda root: save_file({"unused": torch.ones(3)}, str(root / "image.safetensors")),
+}
+
+
+@pytest.mark.parametrize("edit", CONTENT_EDITS, ids=list(CONTENT_EDITS))
+def test_checkpoint_and_warm_start_keys_follow_edits_in_place(edit, tmp_path):
+    config = manifest_config(tmp_path, f"encoders.image.weights={tmp_path / 'image.safetensors'}")
+    refresh_input_digests()
+    before, inputs = checkpoint_key(config, "clip", 0), input_digests(config)
+    CONTENT_EDITS[edit](tmp_path)
+    refresh_input_digests()
+    assert checkpoint_key(config, "clip", 0) != before
+    assert input_digests(config) != inputs
+
+
+def test_touched_but_unchanged_files_keep_their_keys(tmp_path):
+    config = manifest_config(tmp_path, f"encoders.image.weights={tmp_path / 'image.safetensors'}")
+    refresh_input_digests()
+    before = checkpoint_key(config, "clip", 0)
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and "runs" not in path.parts:
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    refresh_input_digests()
+    assert checkpoint_key(config, "clip", 0) == before
+    index = json.loads((tmp_path / "runs" / INDEX_NAME).read_text(encoding="utf-8"))
+    image = str(tmp_path / "images" / "eye0.png")
+    assert index[image][1] == (tmp_path / "images" / "eye0.png").stat().st_mtime_ns  # hashed again once, remembered
+
+
+def test_unchanged_files_are_not_read_again(tmp_path, monkeypatch):
+    index = DigestIndex(tmp_path / INDEX_NAME)
+    paths = [fx.image(tmp_path / f"{i}.png", seed=i) for i in range(4)]
+    first = index.files(paths)
+    reads = []
+    monkeypatch.setattr(fingerprint, "sha256_file", lambda path: reads.append(path) or "x")
+    assert DigestIndex(tmp_path / INDEX_NAME).files(paths) == first and reads == []  # a stat each, from the saved index
+
+
+def split_of(images, labels) -> ClassificationSplit:
+    return ClassificationSplit(images=images, labels=np.asarray(labels))
+
+
+@pytest.mark.parametrize("source", ["files", "arrays"])
+def test_feature_cache_key_sees_every_image_and_label(source, tmp_path):
+    """The old key hashed only the first and last image: a middle one overwritten or damaged was hidden."""
+    paths = [fx.image(tmp_path / f"{i}.png", seed=i, size=(12, 12)) for i in range(5)]
+    arrays = np.stack([np.asarray(FileImageSource(paths, 12)[i]) for i in range(5)])
+    images = FileImageSource(paths, 12) if source == "files" else arrays.copy()
+    index = DigestIndex(tmp_path / INDEX_NAME)
+
+    def key(images, labels=(0, 1, 0, 1, 0)) -> Path:
+        return feature_cache_path(tmp_path, "ckpt", "set", "test", split_of(images, labels), 12, index)
+
+    before = key(images)
+    assert key(images) == before
+    assert key(images, (0, 1, 1, 1, 0)) != before
+    if source == "files":
+        fx.image(paths[2], seed=42, size=(12, 12))
+        assert key(FileImageSource(paths, 12)) != before
+        damage = paths[3].read_bytes()[:30]
+        paths[3].write_bytes(damage)
+        assert key(FileImageSource(paths, 12)) != before
+    else:
+        images[2, 0, 0, 0] ^= 1
+        assert key(images) != before
+
+
+def test_a_manifest_edited_in_place_retrains_instead_of_crashing(tmp_path):
+    """Before: the cached MLM warm start (built for the old vocabulary) was loaded into a text
+    encoder sized for the new one, and the clip checkpoint trained on the old pairs was reused."""
+    config = manifest_config(tmp_path, "pretrain.steps=2", "pretrain.mlm_steps=2", "pretrain.batch_size=4")
+    refresh_input_digests()
+    first = Workspace(config).checkpoint("clip", 0)
+    rewrite_report(tmp_path)
+    refresh_input_digests()
+    workspace = Workspace(config)
+    second = workspace.checkpoint("clip", 0)
+    assert second.directory != first.directory and second.directory.name in workspace.computed
+    assert len(list((tmp_path / "runs" / "smoke").glob("text-mlm-*"))) == 2

@@ -4,6 +4,7 @@ naming the file and what was expected."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib.util import find_spec
 from pathlib import Path
@@ -16,7 +17,9 @@ from PIL import Image, UnidentifiedImageError
 from vlpbench.core.atomic import atomic_write_json
 from vlpbench.core.console import print_warning
 from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.fingerprint import DigestIndex
 from vlpbench.core.seeding import data_rng
+from vlpbench.datasets.base import ImageSource
 
 #: a mask pixel is a lesion when its largest channel is ≥ this (the 8-bit midpoint: anti-aliased
 #: edges count by majority, Retinal-Lesions' 127 "not AAO-compliant" marks are excluded); masks
@@ -142,6 +145,20 @@ class FileImageSource:
         if index not in self._decoded:
             self._decoded[index] = _read_only(_decode(self.paths[index], self.size))
         return self._decoded[index]
+
+
+def image_source_digest(images: ImageSource, index: DigestIndex) -> str:
+    """A digest of every image of a source: of its files' bytes for a `FileImageSource` (with the
+    decode size; through `index`, a stat per unchanged file), else of the decoded arrays."""
+    if isinstance(images, FileImageSource):
+        return f"{images.size}px-{index.files(images.paths)}"
+    digest = hashlib.sha256()
+    if isinstance(images, np.ndarray):
+        digest.update(str(images.shape).encode() + np.ascontiguousarray(images).tobytes())
+    else:
+        for position in range(len(images)):
+            digest.update(np.ascontiguousarray(images[position]).tobytes())
+    return digest.hexdigest()
 
 
 class FileMaskSource:

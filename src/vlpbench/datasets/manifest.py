@@ -63,6 +63,12 @@ def load_manifest_corpus(path: Path, image_size: int, language: str = "zh", conv
     return PretrainCorpus(path.stem, images, reports, labels, val_indices, language, card=card)
 
 
+def manifest_files(path: Path) -> list[Path]:
+    """The manifest file followed by the image files it lists, in its order (what a corpus read from it is made of)."""
+    path = Path(path)
+    return [path, *(_resolve(path, value) for value in _read_manifest(path)["image"])]
+
+
 def _read_manifest(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".jsonl", ".json"):
         if not path.is_file():

@@ -28,6 +28,7 @@ from vlpbench.core.records import append_run_log, grid_dir, make_record, read_re
 from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS
 from vlpbench.core.seeding import seeded
 from vlpbench.encoders.towers import describe_encoders
+from vlpbench.engine.input_digests import refresh_input_digests
 from vlpbench.engine.parallel import run_parallel
 from vlpbench.engine.pretraining import peak_memory_mb
 from vlpbench.engine.run_cache import Workspace, checkpoint_key
@@ -99,6 +100,7 @@ def run_grid(
     (not by `resolve_config`) is validated here, before any work."""
     validate_config(config)
     _check_data_root(config)
+    refresh_input_digests()  # files may have changed since an earlier grid of this process
     jobs = plan_jobs(config, strategies, tasks, datasets)
     grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
     if is_main_process():
@@ -211,7 +213,7 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
                            wall_time_s=0.0, peak_memory_mb=0.0)
     dataset = workspace.dataset(job.dataset, task.image_size(config))
     task.check_dataset(dataset)
-    context = TaskContext(workspace.root / "cache" / job.task, checkpoint.sha256, str(workspace.device))
+    context = TaskContext(workspace.root / "cache" / job.task, checkpoint.sha256, str(workspace.device), workspace.digests)
     start = time.perf_counter()
     with seeded(job.seed):
         result = task.evaluate(checkpoint.model, dataset, job.seed, job.fraction, context)

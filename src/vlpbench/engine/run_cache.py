@@ -12,7 +12,6 @@ meta.json (a save interrupted before the folder was atomic) is recomputed with a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -31,6 +30,7 @@ from vlpbench.core.config import RunConfig, config_hash, plugin_options
 from vlpbench.core.console import make_console, print_warning
 from vlpbench.core.distributed import is_distributed, is_main_process
 from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.fingerprint import INDEX_NAME, DigestIndex, sha256_file
 from vlpbench.core.provenance import git_commit, package_versions
 from vlpbench.core.registry import DATASETS, STRATEGIES
 from vlpbench.core.seeding import seeded, strategy_init_seed
@@ -41,6 +41,7 @@ from vlpbench.datasets.labels.label_stats import mean_label_entropy
 from vlpbench.encoders.mlm_warmstart import mlm_pretrain
 from vlpbench.encoders.tokenizer import CharTokenizer, HFTokenizer, Tokenizer
 from vlpbench.encoders.towers import TextEncoder, build_text_encoder
+from vlpbench.engine.input_digests import input_digests
 from vlpbench.engine.pretraining import pretrain
 from vlpbench.strategies.base import Strategy, StrategyContext
 from vlpbench.tasks.prompts import text_zero_shot_auc
@@ -48,12 +49,14 @@ from vlpbench.tasks.prompts import text_zero_shot_auc
 
 def checkpoint_key(config: RunConfig, name: str, seed: int) -> str:
     """Hash of what a checkpoint depends on: encoders, corpus, pretraining settings with the run
-    seed, *that* strategy's options, and the keys of the checkpoints it requires."""
+    seed, *that* strategy's options, the keys of the checkpoints it requires, and the contents of
+    the user files it reads (`input_digests`; absent for the synthetic default)."""
     pretrain_section = {**asdict(config.pretrain), "seed": seed}
     required = {other: checkpoint_key(config, other, seed) for other in STRATEGIES.get(name).requires}
+    inputs = input_digests(config)
     return config_hash({"strategy": name, "encoders": asdict(config.encoders), "corpus": asdict(config.corpus),
                         "pretrain": pretrain_section, "options": plugin_options(config, "strategy", name),
-                        "requires": required})
+                        "requires": required, **({"inputs": inputs} if inputs else {})})
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Workspace:
         self._text_state: dict[str, torch.Tensor] | None = None
         self._checkpoints: dict[tuple[str, int], Checkpoint] = {}
         self._datasets: dict[str, Dataset] = {}
+        self.digests = DigestIndex.at(Path(config.runs_dir) / INDEX_NAME)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".write-test-{os.getpid()}"
@@ -174,8 +178,10 @@ class Workspace:
 
     def _warm_started_backbone(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         encoder = build_text_encoder(self.config.encoders, self.tokens()[0])
+        inputs = input_digests(self.config)  # the tokenizer's vocabulary comes from the corpus reports
         section = {"encoders": asdict(self.config.encoders), "corpus": asdict(self.config.corpus),
-                   "mlm_steps": self.config.pretrain.mlm_steps, "mlm_lr": self.config.pretrain.mlm_lr}
+                   "mlm_steps": self.config.pretrain.mlm_steps, "mlm_lr": self.config.pretrain.mlm_lr,
+                   **({"inputs": inputs} if inputs else {})}
         directory = self.root / f"text-mlm-{config_hash(section)}"
 
         def train(out: Path | None) -> dict[str, Any]:
@@ -285,7 +291,7 @@ class Workspace:
     def _save(self, module: torch.nn.Module, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
         weights = directory / "model.safetensors"
         save_model(module, str(weights))
-        meta = {**meta, "sha256": _sha256(weights), "versions": package_versions(), "git_commit": git_commit(),
+        meta = {**meta, "sha256": sha256_file(weights), "versions": package_versions(), "git_commit": git_commit(),
                 "computed_by": {"host": socket.gethostname(), "pid": os.getpid()}}
         atomic_write_json(directory / "meta.json", meta)
         return meta
@@ -296,7 +302,7 @@ class Workspace:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             raise VlpbenchError(f"cached checkpoint {directory}: meta.json unreadable; delete the folder to retrain") from None
-        actual = _sha256(directory / "model.safetensors")
+        actual = sha256_file(directory / "model.safetensors")
         if actual != meta.get("sha256"):
             raise VlpbenchError(
                 f"cached checkpoint {directory / 'model.safetensors'} is corrupt: SHA-256 {actual[:12]}… "
@@ -309,11 +315,3 @@ def weights_loaded(model: torch.nn.Module) -> list[dict[str, Any]]:
     """What user weights files initialised `model`'s towers, and the fraction of each tower's
     parameters they set (`encoders.weights.load_checked`)."""
     return [module.weights_loaded for module in model.modules() if getattr(module, "weights_loaded", None)]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -10,19 +10,21 @@ import numpy as np
 import torch
 
 from vlpbench.core.atomic import atomic_write
+from vlpbench.core.fingerprint import DigestIndex
 from vlpbench.datasets.base import ClassificationSplit, ImageSource
+from vlpbench.datasets.files import image_source_digest
 from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.strategies.base import Strategy
 
 
 def feature_cache_path(cache_dir: Path, checkpoint_hash: str, dataset: str, split_name: str,
-                       split: ClassificationSplit, size: int) -> Path:
-    """Cache file for one split: keyed by checkpoint, dataset, split, image size and a content
-    fingerprint (labels, first and last image) so a regenerated set never reuses stale features."""
+                       split: ClassificationSplit, size: int, digests: DigestIndex | None = None) -> Path:
+    """Cache file for one split: keyed by checkpoint, dataset, split, image size and the content of
+    every image and label (`image_source_digest`: image files through `digests`), so a regenerated
+    set, an edited label or an image overwritten or damaged since never reuses stale features."""
     digest = hashlib.sha256(np.ascontiguousarray(split.labels).tobytes())
-    for index in (0, len(split.images) - 1):
-        digest.update(np.ascontiguousarray(split.images[index]).tobytes())
-    name = f"{dataset}-{split_name}-{size}px-n{len(split.images)}-{digest.hexdigest()[:10]}.npy"
+    digest.update(image_source_digest(split.images, digests or DigestIndex(None)).encode())
+    name = f"{dataset}-{split_name}-{size}px-n{len(split.images)}-{digest.hexdigest()[:16]}.npy"
     return cache_dir / "features" / checkpoint_hash / name
 
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from vlpbench.core.config import RunConfig
 from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.fingerprint import DigestIndex
 from vlpbench.datasets.base import Dataset
 from vlpbench.strategies.base import Strategy
 
@@ -19,6 +20,8 @@ class TaskContext:
     cache_dir: Path
     checkpoint_hash: str
     device: str = "cpu"
+    #: file digests of the run folder, keying caches by the content of image files (None: in memory only)
+    digests: DigestIndex | None = None
 
 
 @dataclass

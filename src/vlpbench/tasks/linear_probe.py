@@ -133,7 +133,8 @@ class LinearProbe(Task):
         for name in ("train", "val", "test"):
             split = dataset.split(name)
             size = self.config.eval.image_size
-            cache = feature_cache_path(context.cache_dir, context.checkpoint_hash, dataset.name, name, split, size)
+            cache = feature_cache_path(context.cache_dir, context.checkpoint_hash, dataset.name, name, split, size,
+                                       context.digests)
             features[name] = extract_features(model, split.images, np.arange(len(split.images)), size,
                                               self.config.eval.batch_size, context.device, cache)
             labels[name] = np.asarray(split.labels)
