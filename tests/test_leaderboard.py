@@ -236,6 +236,25 @@ def test_ablation_table(tmp_path):
     assert set(pd.read_csv(tmp_path / "lb" / "ablation.csv").task) == {"finetune", "ood-zsc"}
 
 
+def test_mflag_ablation_table_follows_table4(tmp_path):
+    """M-FLAG Table 4: rows mflag-align, mflag-orth, mflag with their losses checked, on the
+    linear probe and segmentation; a second family's table sits in the same file."""
+    root = tmp_path / "results"
+    for s, gain in (("mflag", 1.0), ("mflag-align", 0.0), ("mflag-orth", 0.5), ("clip", 0.2)):
+        for seed in SEEDS:
+            write_record(root, s, "linear-probe", "syn-odir", seed, {"auc": 80 + gain + 0.1 * seed})
+            write_record(root, s, "seg", "syn-idrid", seed, {"dsc": 30 + gain - 0.1 * seed})
+    build_leaderboards(root, tmp_path / "lb")
+    md = (tmp_path / "lb" / "ablation.md").read_text()
+    assert md.startswith("# Ablation of M-FLAG (M-FLAG Table 4)") and "Weighted Similarity Coupling" not in md
+    sections = md.split("## ")[1:]
+    assert [s.splitlines()[0].split(" (`")[1] for s in sections] == ["linear-probe`)", "seg`)"]
+    probe = table(sections[0])
+    assert list(probe) == ["mflag", "mflag-align", "mflag-orth"]  # clip is not part of M-FLAG's ablation
+    assert [(probe[s]["align"], probe[s]["orth"]) for s in probe] == [("✓", "✓"), ("✓", ""), ("", "✓")]
+    assert set(pd.read_csv(tmp_path / "lb" / "ablation.csv").ablation) == {"mflag"}
+
+
 def test_no_ablation_file_without_variants(tmp_path):
     write_lp_grid(tmp_path / "results")
     zsc_records(tmp_path / "results")

@@ -18,7 +18,7 @@ from vlpbench.strategies.base import Batch, Strategy, StrategyContext
 from vlpbench.strategies.deit import ClipResNet, Deit
 from vlpbench.strategies.mae import Mae, keep_count, patchify, random_masking
 from vlpbench.strategies.medclip import MedClip
-from vlpbench.strategies.mflag import MFlag
+from vlpbench.strategies.mflag import MFlag, MFlagAlignOnly, MFlagOrthOnly
 from vlpbench.strategies.unicl import UniCl
 
 TEXTS = ["视盘边界清楚，杯盘比0.3", "黄斑区见出血及硬性渗出", "豹纹状眼底，视盘周围萎缩", "未见明显异常"]
@@ -96,6 +96,8 @@ PARTS = {
     "medclip": {"logit_scale"},
     "unicl": {"logit_scale"},
     "mflag": {"align", "orth"},
+    "mflag-align": {"align", "orth"},
+    "mflag-orth": {"align", "orth"},
     "mae": set(),
     "deit": {"clip", "distill", "logit_scale"},
     "clip-resnet": {"logit_scale"},
@@ -159,6 +161,36 @@ def test_mflag_zero_shot_embeddings(context: StrategyContext, batch: Batch) -> N
     assert images.shape == (BATCH, text_dim) and texts.shape == (len(TEXTS), text_dim)
     assert torch.allclose(images.norm(dim=-1), torch.ones(BATCH))
     assert torch.allclose(texts.norm(dim=-1), torch.ones(len(TEXTS)))
+
+
+@pytest.mark.parametrize("variant, terms", [(MFlag, ("align", "orth")), (MFlagAlignOnly, ("align",)), (MFlagOrthOnly, ("orth",))])
+def test_mflag_table4_variants_train_with_their_terms_only(variant, terms, context: StrategyContext, batch: Batch) -> None:
+    """Eq 1 with a term left out: the loss is the sum of the variant's terms (M-FLAG Table 4)."""
+    model = variant(context)
+    out = model.training_step(batch)
+    torch.testing.assert_close(out["loss"].detach(), sum(out[term] for term in terms))
+    out["loss"].backward()
+    projector_trained = all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.projector.parameters())
+    assert projector_trained == ("align" in terms)  # L_orth acts on z_v only
+
+
+def test_mflag_unfreezes_the_last_n_text_layers() -> None:
+    """M-FLAG Table 5's Unfreeze_n: the last n transformer layers train, the rest stays frozen."""
+    torch.manual_seed(0)
+    context = make_context(resolve_config("smoke", overrides=["encoders.text.layers=3", "strategy.mflag.unfreeze_last_n=2"]))
+    model = MFlag(context)
+    layers = model.text_encoder.backbone.encoder.layer
+    trainable = [all(p.requires_grad for p in layer.parameters()) for layer in layers]
+    assert trainable == [False, True, True]
+    assert not any(p.requires_grad for p in model.text_encoder.backbone.embeddings.parameters())
+    ids = torch.randint(5, context.tokenizer.vocab_size, (4, 6))
+    batch = Batch(images=torch.randn(4, 3, 32, 32), input_ids=ids, attention_mask=torch.ones_like(ids),
+                  labels=torch.zeros(4, 33))
+    model.training_step(batch)["loss"].backward()
+    assert all(p.grad is not None for p in layers[2].parameters()) and all(p.grad is None for p in layers[0].parameters())
+    too_many = make_context(resolve_config("smoke", overrides=["strategy.mflag.unfreeze_last_n=5"]))
+    with pytest.raises(VlpbenchError, match="strategy.mflag.unfreeze_last_n 5: expected at most"):
+        MFlag(too_many)
 
 
 # ----------------------------------------------------------------------------- MAE

@@ -26,8 +26,11 @@ class PluginInfo:
     and the docs read it from the registry, so no engine file names a plugin.
 
     `tags` carry roles such as "baseline" (the default comparison row), "contrastive" (used by
-    the label-entropy study), "zero-shot", or ablation components "ablation:SA" / "ablation:BE".
-    `profiles` maps a profile name to overrides of the plugin's `Options` for that profile."""
+    the label-entropy study), "zero-shot", or ablation rows: "ablation:<family>" puts a strategy in
+    the ablation table of `family` (a strategy name) and "ablation:<family>:<component>" checks a
+    component in its row. The family's own plugin gives the table's `ablation_title` and the
+    `ablation_tasks` it reports. `profiles` maps a profile name to overrides of the plugin's
+    `Options` for that profile."""
 
     title: str = ""
     order: int = 100
@@ -37,6 +40,8 @@ class PluginInfo:
     tags: tuple[str, ...] = ()
     cost: float = 1.0
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ablation_title: str = ""
+    ablation_tasks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

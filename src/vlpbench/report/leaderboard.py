@@ -5,7 +5,8 @@ cells `mean (std)` over seeds, best mean in bold, a marker where the best row is
 better (paired t-test across seeds). With several label fractions the columns become
 dataset × fraction × metric (M-FLAG Tables 2–3). A deterministic single run carrying bootstrap
 replicates (ood-zsc) shows `point [lo, hi]` and uses the paired bootstrap test. `ablation.md`
-reproduces ViLReF Tables IV–V (clip, wsc-sa, clip-be, wsc on finetune and ood-zsc).
+holds the ablation tables the strategies declare: ViLReF Tables IV–V (clip, wsc-sa, clip-be, wsc on
+finetune and ood-zsc) and M-FLAG Table 4 (mflag-align, mflag-orth, mflag on linear-probe and seg).
 Each task's footer adds the rank statistics of `rank_statistics.py` (Friedman, Holm-adjusted
 pairwise Wilcoxon, mean ranks with bootstrap CIs, Δ and TOST against a baseline, win rates),
 written also to `<task>-statistics.csv` / `<task>-pairwise.csv` and drawn in
@@ -50,7 +51,7 @@ METRIC_ORDER = ("auc", "map", "dsc", "iou")
 METRIC_NAMES = {"auc": "AUC", "map": "mAP", "dsc": "DSC", "iou": "IoU"}
 FLOOR_TAG, REFERENCE_TAG = "floor", "reference"  # random-init is the floor; reference rows are not flagged
 FLOOR_MARK = "▽"
-ABLATION_TAG = "ablation"  # strategies and tasks of the ablation table; components are tags "ablation:<X>"
+ABLATION_TAG = "ablation"  # rows of an ablation table: tags "ablation:<family>", components "ablation:<family>:<X>"
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,15 @@ def _task_title(task: str) -> str:
     return _info(TASKS, task).title or task
 
 
-def _ablation_components(strategies: list[str]) -> dict[str, list[str]]:
-    """Ablation rows among `strategies` → the components each has ("SA", "BE"), from their tags."""
-    rows = [s for s in STRATEGIES.tagged(ABLATION_TAG) if s in strategies]
-    prefix = f"{ABLATION_TAG}:"
+def _ablation_families() -> list[str]:
+    """Strategies whose metadata defines an ablation table, in display order."""
+    return [entry.name for entry in STRATEGIES.ordered() if entry.info.ablation_title]
+
+
+def _ablation_components(family: str, strategies: list[str]) -> dict[str, list[str]]:
+    """Rows of `family`'s ablation among `strategies` → the components each has ("SA", "BE"), from their tags."""
+    rows = [s for s in STRATEGIES.tagged(f"{ABLATION_TAG}:{family}") if s in strategies]
+    prefix = f"{ABLATION_TAG}:{family}:"
     return {s: [tag[len(prefix):] for tag in _info(STRATEGIES, s).tags if tag.startswith(prefix)] for s in rows}
 
 
@@ -332,7 +338,7 @@ def _table(t: pd.DataFrame, strategies: list[str], expected_seeds: int, correcti
            ablation: dict[str, list[str]] | None = None) -> tuple[str, pd.DataFrame, bool]:
     """Markdown table (GitHub) and the long CSV frame for the given rows of one task.
 
-    `ablation` (row → its components) adds the check-mark columns of ViLReF Tables IV–V.
+    `ablation` (row → its components) adds the check-mark columns of ViLReF Tables IV–V / M-FLAG Table 4.
     """
     components = list(dict.fromkeys(c for parts in (ablation or {}).values() for c in parts))
     t = t[t["strategy"].isin(strategies)]
@@ -484,6 +490,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, ablation_md, ablation_csv, pages = [], [], [], []
+    tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
     for task, everything in df.groupby("task", sort=True):
         t, replicates = everything[~everything["replicate"]], everything[everything["replicate"]]
         strategies = sorted(set(t["strategy"]), key=_strategy_key)
@@ -502,17 +509,25 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
             # the statistics table becomes columns of the site's main table
             footer = [*variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
             pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
-        components = _ablation_components(strategies)
-        rows, widest = list(components), max((len(c) for c in components.values()), default=0)
-        if ABLATION_TAG in _info(TASKS, task).tags and any(0 < len(c) < widest for c in components.values()):
+        tables[task] = (t, strategies, expected)
+    for family in _ablation_families():
+        sections = []
+        for task in _info(STRATEGIES, family).ablation_tasks:
+            if task not in tables:
+                continue
+            t, strategies, expected = tables[task]
+            components = _ablation_components(family, strategies)
+            rows, widest = list(components), max((len(c) for c in components.values()), default=0)
+            if not any(0 < len(c) < widest for c in components.values()):
+                continue
             markdown, cells, single_run = _table(t, rows, expected, correction, ablation=components)
-            ablation_md += [f"## {_task_title(task)} (`{task}`)", "", *_header(t[t["strategy"].isin(rows)], run_logs),
-                            "", markdown, "", _legend(single_run, correction), ""]
-            ablation_csv.append(_with_task(cells, task))
+            sections += [f"## {_task_title(task)} (`{task}`)", "", *_header(t[t["strategy"].isin(rows)], run_logs),
+                         "", markdown, "", _legend(single_run, correction), ""]
+            ablation_csv.append(_with_task(cells, task).assign(ablation=family))
+        if sections:
+            ablation_md += [f"# {_info(STRATEGIES, family).ablation_title}", "", *sections]
     if ablation_md:
-        title = ("# Ablation of Weighted Similarity Coupling (ViLReF Tables IV–V): "
-                 "SA = speed adjustment of feature similarity, BE = batch expansion")
-        written.append(_write(out_dir / "ablation.md", "\n".join([title, "", *ablation_md]).rstrip("\n") + "\n"))
+        written.append(_write(out_dir / "ablation.md", "\n".join(ablation_md).rstrip("\n") + "\n"))
         written.append(_write_csv(out_dir / "ablation.csv", pd.concat(ablation_csv, ignore_index=True)))
     records = df[~df["replicate"]]
     prompts = prompt_frames(records)

@@ -437,7 +437,7 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
             per_dataset=per_dataset, datasets=", ".join(sorted(site.prompts.long["dataset"].unique())),
             protocols=list(PROTOCOLS), texts=[prompt_texts(lang) for lang in site.prompts.languages], download=link)
         written.append(_write(site_dir / PROMPTS, html))
-    downloads += [("Ablation (ViLReF Tables IV–V)" if p.stem == "ablation" else p.stem, [data_link(p)]) for p in site.downloads]
+    downloads += [("Ablation tables (ViLReF Tables IV–V, M-FLAG Table 4)" if p.stem == "ablation" else p.stem, [data_link(p)]) for p in site.downloads]
     images = [(figure_link(p), p.stem) for p in site.images]
     html = env.get_template("index.html.j2").render(
         **common, page_name=INDEX, title="vlpbench leaderboard", header=site.header, table=overview_table(site),

@@ -11,7 +11,7 @@ from vlpbench.strategies.losses import clip_loss
 
 @register_strategy(
     "clip", description="symmetric InfoNCE (CE over rows and columns of z/τ)",
-    info=PluginInfo(title="CLIP", order=20, reference="Radford et al. 2021", tags=("baseline", "contrastive", "ablation"),
+    info=PluginInfo(title="CLIP", order=20, reference="Radford et al. 2021", tags=("baseline", "contrastive", "ablation:wsc"),
                     bibtex="@inproceedings{radford2021clip, title={Learning Transferable Visual Models From Natural Language Supervision}, "
                            "author={Radford, Alec and others}, booktitle={ICML}, year={2021}}"),
 )

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vlpbench.core.checks import at_least
+from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_strategy
 from vlpbench.encoders.towers import build_image_encoder
 from vlpbench.strategies.base import Batch, Strategy, StrategyContext
@@ -42,23 +43,35 @@ from vlpbench.strategies.losses import mflag_align_loss, mflag_orth_loss
 
 @dataclass
 class MFlagOptions:
-    """λ of L_orth (eq 3; 0.0051 as in M-FLAG's code) and whether z_v is L2-normalised first."""
+    """λ of L_orth (eq 3; 0.0051 as in M-FLAG's code), whether z_v is L2-normalised first, and how
+    many of the text model's last layers train with the image side (Table 5's Unfreeze_n; 0 =
+    the frozen language model M-FLAG proposes)."""
 
     orth_lambda: float = field(default=0.0051, metadata=at_least(0.0))
     normalize: bool = False
+    unfreeze_last_n: int = field(default=0, metadata=at_least(0))
+
+
+MFLAG_BIBTEX = ("@inproceedings{liu2023mflag, title={M-FLAG: Medical Vision-Language Pre-training with Frozen Language "
+                           "Models and Latent Space Geometry Optimization}, author={Liu, Che and others}, booktitle={MICCAI}, year={2023}}")
+#: the ablation table of M-FLAG Table 4: rows are the variants, check marks the losses they train with
+ABLATION_TITLE = "Ablation of M-FLAG (M-FLAG Table 4): align = L_align (eq 2), orth = L_orth (eq 3)"
 
 
 @register_strategy(
     "mflag",
     description="frozen text encoder; image encoder + projector trained with 2−2cos alignment + orthogonality",
-    info=PluginInfo(title="M-FLAG", order=60, reference="Liu et al. 2023 (M-FLAG)", tags=("frozen-text",),
-                    bibtex="@inproceedings{liu2023mflag, title={M-FLAG: Medical Vision-Language Pre-training with Frozen Language "
-                           "Models and Latent Space Geometry Optimization}, author={Liu, Che and others}, booktitle={MICCAI}, year={2023}}"),
+    info=PluginInfo(title="M-FLAG", order=60, reference="Liu et al. 2023 (M-FLAG)", bibtex=MFLAG_BIBTEX,
+                    tags=("frozen-text", "ablation:mflag", "ablation:mflag:align", "ablation:mflag:orth"),
+                    ablation_title=ABLATION_TITLE, ablation_tasks=("linear-probe", "seg")),
 )
 class MFlag(Strategy):
-    """Trainable image encoder and projector p(·); frozen, always-eval text encoder."""
+    """Trainable image encoder and projector p(·); frozen, always-eval text encoder (but for its
+    last `unfreeze_last_n` layers)."""
 
     Options = MFlagOptions
+    use_align = True
+    use_orth = True
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
@@ -66,6 +79,7 @@ class MFlag(Strategy):
         self.text_encoder = context.build_text_encoder()
         self.text_encoder.requires_grad_(False)
         self.text_encoder.eval()
+        self.unfrozen = self._unfreeze(self.options.unfreeze_last_n)
         image_dim, text_dim = self.image_encoder.feature_dim, self.text_encoder.feature_dim
         self.projector = nn.Sequential(
             nn.Linear(image_dim, image_dim),
@@ -74,6 +88,16 @@ class MFlag(Strategy):
             nn.Linear(image_dim, text_dim),
         )
 
+    def _unfreeze(self, n: int) -> int:
+        """Let the last `n` transformer layers of the text model train (M-FLAG Table 5)."""
+        layers = self.text_encoder.backbone.encoder.layer
+        if n > len(layers):
+            raise VlpbenchError(f"strategy.{self.registered_name}.unfreeze_last_n {n}: expected at most the text model's "
+                                f"{len(layers)} layers")
+        for layer in list(layers)[len(layers) - n:]:
+            layer.requires_grad_(True)
+        return n
+
     def train(self, mode: bool = True) -> "MFlag":
         """Switch modes as usual, except that the frozen text encoder always stays in eval mode."""
         super().train(mode)
@@ -81,16 +105,18 @@ class MFlag(Strategy):
         return self
 
     def text_latent(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """z_t: frozen pooled text features, computed without a graph."""
-        with torch.no_grad():
+        """z_t: pooled text features, without a graph unless text layers are unfrozen."""
+        with torch.set_grad_enabled(self.unfrozen > 0 and torch.is_grad_enabled()):
             return self.text_encoder.forward_features(input_ids, attention_mask)
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Eq 1 (`use_align`/`use_orth` leave a term out for the Table 4 variants)."""
         z_v = self.image_encoder.forward_features(batch.images)
         z_t = self.text_latent(batch.input_ids, batch.attention_mask)
         align = mflag_align_loss(self.projector(z_v), z_t)
         orth = mflag_orth_loss(z_v, lam=self.options.orth_lambda, normalize=self.options.normalize)
-        return {"loss": align + orth, "align": align.detach(), "orth": orth.detach()}
+        loss = align * self.use_align + orth * self.use_orth
+        return {"loss": loss, "align": align.detach(), "orth": orth.detach()}
 
     @torch.no_grad()
     def image_embedding(self, images: torch.Tensor) -> torch.Tensor:
@@ -103,3 +129,25 @@ class MFlag(Strategy):
         device = next(self.text_encoder.parameters()).device
         ids, mask = self.text_encoder.tokenize(texts)
         return F.normalize(self.text_latent(ids.to(device), mask.to(device)), dim=-1)
+
+
+@register_strategy(
+    "mflag-align", description="M-FLAG ablation: L_align only (Table 4)",
+    info=PluginInfo(title="M-FLAG (only L_align)", order=61, reference="M-FLAG Table 4", bibtex=MFLAG_BIBTEX,
+                    tags=("frozen-text", "ablation:mflag", "ablation:mflag:align")),
+)
+class MFlagAlignOnly(MFlag):
+    """Eq 2 only: the image side aligns with the frozen text features, no orthogonality."""
+
+    use_orth = False
+
+
+@register_strategy(
+    "mflag-orth", description="M-FLAG ablation: L_orth only (Table 4)",
+    info=PluginInfo(title="M-FLAG (only L_orth)", order=62, reference="M-FLAG Table 4", bibtex=MFLAG_BIBTEX,
+                    tags=("frozen-text", "ablation:mflag", "ablation:mflag:orth")),
+)
+class MFlagOrthOnly(MFlag):
+    """Eq 3 only: the image backbone is decorrelated; the projector (and zero-shot) stays untrained."""
+
+    use_align = False

@@ -46,7 +46,10 @@ QUEUE_PROFILES = {"smoke": {"queue_size": 64, "momentum": 0.99}, "quick": {"mome
 @register_strategy(
     "wsc", description="Weighted Similarity Coupling + memory queues (SA+BE)",
     info=PluginInfo(title="WSC (ViLReF)", order=90, reference="ViLReF eqs 2–13", bibtex=VILREF_BIBTEX, profiles=QUEUE_PROFILES,
-                    tags=("contrastive", "ablation", "ablation:SA", "ablation:BE")),
+                    tags=("contrastive", "ablation:wsc", "ablation:wsc:SA", "ablation:wsc:BE"),
+                    ablation_title=("Ablation of Weighted Similarity Coupling (ViLReF Tables IV–V): "
+                                    "SA = speed adjustment of feature similarity, BE = batch expansion"),
+                    ablation_tasks=("finetune", "ood-zsc")),
 )
 class WeightedSimilarityCoupling(DualEncoderStrategy):
     """Total loss eq 13: L_i2t + L_t2i (eqs 3–4) + L_i2t^m + L_t2i^m (eqs 11–12)."""
@@ -120,7 +123,7 @@ class WeightedSimilarityCoupling(DualEncoderStrategy):
 @register_strategy(
     "wsc-sa", description="WSC ablation: similarity-aware loss only, no queues",
     info=PluginInfo(title="WSC-SA", order=70, reference="ViLReF Tables IV–V", bibtex=VILREF_BIBTEX,
-                    tags=("contrastive", "ablation", "ablation:SA")),
+                    tags=("contrastive", "ablation:wsc", "ablation:wsc:SA")),
 )
 class WeightedSimilarityCouplingNoQueue(WeightedSimilarityCoupling):
     """Eqs 3–4 only."""
@@ -132,7 +135,7 @@ class WeightedSimilarityCouplingNoQueue(WeightedSimilarityCoupling):
 @register_strategy(
     "clip-be", description="WSC ablation: batch expansion with similarity ≡ 0",
     info=PluginInfo(title="CLIP-BE", order=80, reference="ViLReF Tables IV–V", bibtex=VILREF_BIBTEX, profiles=QUEUE_PROFILES,
-                    tags=("contrastive", "ablation", "ablation:BE")),
+                    tags=("contrastive", "ablation:wsc", "ablation:wsc:BE")),
 )
 class ClipBatchExpansion(WeightedSimilarityCoupling):
     """Eqs 3–4 and 11–12 with s ≡ 0 (InfoNCE with momentum queues)."""

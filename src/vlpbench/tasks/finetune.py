@@ -73,7 +73,7 @@ class FinetuneOptions:
 @register_task(
     "finetune", description="image encoder + linear head fine-tuned end to end",
     info=PluginInfo(title="Fully fine-tuned classification", order=20, reference="ViLReF §IV-C; M-FLAG §3.2",
-                    default_datasets=DEFAULT_DATASETS, tags=("ablation",), cost=1.5,
+                    default_datasets=DEFAULT_DATASETS, cost=1.5,
                     profiles={"smoke": {"epochs": 1, "head_c_grid": [1.0]}, "paper": {"epochs": 50, "lr": 1e-4, "patience": 5}}),
 )
 class Finetune(Task):

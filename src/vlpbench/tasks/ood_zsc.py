@@ -62,7 +62,7 @@ class ZeroShotOptions:
 @register_task(
     "ood-zsc", description="prompt-based zero-shot on out-of-distribution sets",
     info=PluginInfo(title="Prompt-based out-of-distribution zero-shot classification", order=30, reference="ViLReF §IV-B",
-                    default_datasets=DEFAULT_DATASETS, tags=("zero-shot", "ablation"), cost=0.2,
+                    default_datasets=DEFAULT_DATASETS, tags=("zero-shot",), cost=0.2,
                     profiles={"smoke": {"bootstrap": 50}}),
 )
 class OodZeroShot(Task):
