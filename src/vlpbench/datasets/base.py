@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from vlpbench.core.config import CorpusConfig
 from vlpbench.core.errors import VlpbenchError
 
 
@@ -29,7 +30,8 @@ class DatasetOptions:
 
     `image_size` is the side the loader resizes to (0 keeps the native size); `seed` fixes the
     synthetic generator and any documented split; `size_scale` scales synthetic set sizes;
-    `cache_dir` (optional) keeps generated synthetic sets between runs.
+    `cache_dir` (optional) keeps generated synthetic sets between runs; `corpus` is the run's
+    pretraining corpus, which the `corpus` set (its validation pairs) is read from.
     """
 
     image_size: int = 64
@@ -38,6 +40,7 @@ class DatasetOptions:
     size_scale: float = 1.0
     skip_bad_images: bool = False
     cache_dir: Path | None = None  # where generated synthetic sets are cached
+    corpus: CorpusConfig | None = None  # the run's pretraining corpus (the `corpus` set; default: the synthetic one)
 
 
 @dataclass

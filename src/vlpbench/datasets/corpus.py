@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from vlpbench.core.config import CorpusConfig
+from vlpbench.core.registry import PluginInfo, register_dataset
 from vlpbench.core.seeding import data_rng
-from vlpbench.datasets.base import PretrainCorpus
+from vlpbench.datasets.base import DatasetOptions, PretrainCorpus
 from vlpbench.datasets.labels.converter import ReportConverter
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.manifest import load_manifest_corpus
@@ -32,6 +33,15 @@ def build_corpus(config: CorpusConfig, cache_dir: Path | None = None) -> Pretrai
         val_indices=arrays["val_indices"], language=config.language,
         card={"generator": asdict(config), "converter_exact_match": meta["converter_exact_match"], "sites": list(TRAIN_SITES)},
     )
+
+
+@register_dataset(
+    "corpus", description="the run's pretraining corpus (its held-out validation pairs: latent geometry)",
+    info=PluginInfo(reference="ViLReF §III-A / M-FLAG §2", tags=("pairs",)),
+)
+def corpus_dataset(options: DatasetOptions) -> PretrainCorpus:
+    """The corpus the run pretrains on (`options.corpus`; the synthetic default without one)."""
+    return build_corpus(options.corpus or CorpusConfig(), options.cache_dir)
 
 
 def _generate(config: CorpusConfig) -> tuple[dict[str, np.ndarray], dict]:

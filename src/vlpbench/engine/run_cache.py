@@ -114,6 +114,7 @@ class Workspace:
         return DatasetOptions(
             image_size=image_size, seed=0, data_root=Path(evaluation.data_root) if evaluation.data_root else None,
             size_scale=evaluation.dataset_scale, skip_bad_images=evaluation.skip_bad_images, cache_dir=self.root / "data",
+            corpus=self.config.corpus,
         )
 
     def dataset(self, name: str, image_size: int) -> Dataset:

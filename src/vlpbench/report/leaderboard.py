@@ -51,6 +51,7 @@ METRIC_ORDER = ("auc", "map", "dsc", "iou")
 METRIC_NAMES = {"auc": "AUC", "map": "mAP", "dsc": "DSC", "iou": "IoU"}
 FLOOR_TAG, REFERENCE_TAG = "floor", "reference"  # random-init is the floor; reference rows are not flagged
 FLOOR_MARK = "▽"
+DESCRIPTIVE_TAG = "descriptive"  # tasks whose table describes (mean, std) without ranking the rows
 ABLATION_TAG = "ablation"  # rows of an ablation table: tags "ablation:<family>", components "ablation:<family>:<X>"
 
 
@@ -257,8 +258,9 @@ def _ttest_pvalues(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
     return out.tolist()
 
 
-def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[list[Column], pd.DataFrame, bool]:
-    """Statistics of every (strategy, column) cell, the best row per column and the significance tests."""
+def _cells(t: pd.DataFrame, strategies: list[str], correction: str, ranked: bool = True) -> tuple[list[Column], pd.DataFrame, bool]:
+    """Statistics of every (strategy, column) cell, the best row per column and the significance
+    tests (`ranked`; without it only mean and std: a descriptive table)."""
     long = _long(t)
     cols = _columns(long)
     values = _seed_values(long, cols)
@@ -281,15 +283,15 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str) -> tuple[lis
                 strategy=s, dataset=col.dataset, fraction=col.fraction, metric=col.metric, status=status,
                 n=len(v), mean=v.mean() if len(v) else np.nan, std=v.std(ddof=1) if len(v) >= 2 else np.nan,
                 lo=lo, hi=hi, best=False, p=np.nan, p_adj=np.nan, significant=False, below_floor=False)
-        ranked = [s for s in strategies if cells[(s, col)]["n"]]
-        if ranked:
-            best = max(ranked, key=lambda s: cells[(s, col)]["mean"])  # ties: first in row order
+        present = [s for s in strategies if cells[(s, col)]["n"]] if ranked else []
+        if present:
+            best = max(present, key=lambda s: cells[(s, col)]["mean"])  # ties: first in row order
             shown = format(cells[(best, col)]["mean"], ".2f")
-            for s in ranked:
+            for s in present:
                 cells[(s, col)]["best"] = format(cells[(s, col)]["mean"], ".2f") == shown
-            tests += [(col, best, s) for s in ranked if s != best]
-            for floor in (f for f in floors if f in ranked):
-                for s in (s for s in flaggable if s in ranked):
+            tests += [(col, best, s) for s in present if s != best]
+            for floor in (f for f in floors if f in present):
+                for s in (s for s in flaggable if s in present):
                     cells[(s, col)]["below_floor"] |= bool(cells[(s, col)]["mean"] < cells[(floor, col)]["mean"])
     if single_run:
         pvalues = [paired_bootstrap_p(reps[(b, c)], reps[(s, c)])
@@ -335,14 +337,14 @@ def _costs(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _table(t: pd.DataFrame, strategies: list[str], expected_seeds: int, correction: str,
-           ablation: dict[str, list[str]] | None = None) -> tuple[str, pd.DataFrame, bool]:
+           ablation: dict[str, list[str]] | None = None, ranked: bool = True) -> tuple[str, pd.DataFrame, bool]:
     """Markdown table (GitHub) and the long CSV frame for the given rows of one task.
 
     `ablation` (row → its components) adds the check-mark columns of ViLReF Tables IV–V / M-FLAG Table 4.
     """
     components = list(dict.fromkeys(c for parts in (ablation or {}).values() for c in parts))
     t = t[t["strategy"].isin(strategies)]
-    cols, cells, single_run = _cells(t, strategies, correction)
+    cols, cells, single_run = _cells(t, strategies, correction, ranked)
     show_fraction = set(t["fraction"]) != {1.0}
     seeds = t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().groupby("strategy").min()
     costs = _costs(t)
@@ -427,6 +429,14 @@ def _legend(single_run: bool, correction: str) -> str:
             "Pretrain (s) / Peak mem (MB): pretraining wall time and peak memory of the strategy's checkpoint(s), summed over its pretraining runs.")
 
 
+def _descriptive_legend(task: str) -> str:
+    """Legend of a descriptive table: what each metric means, no ranking."""
+    notes = " ".join(f"{metric}: {note}." for metric, note in TASKS.get(task).metric_notes.items())
+    return ("Cells: mean (sample std) over seeds (each its own pretraining run). A description, not a ranking: "
+            f"no bold, no tests. {notes} –: the metric does not apply to the strategy (e.g. no text tower) or no record. "
+            "Pretrain (s) / Peak mem (MB): as in the other tables.")
+
+
 def _warnings(t: pd.DataFrame) -> list[str]:
     w = t[["dataset", "warnings"]].explode("warnings").dropna()
     if w.empty:
@@ -495,8 +505,14 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         t, replicates = everything[~everything["replicate"]], everything[everything["replicate"]]
         strategies = sorted(set(t["strategy"]), key=_strategy_key)
         expected = int(t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().max())
-        markdown, cells, single_run = _table(t, strategies, expected, correction)
         title = f"# {_task_title(task)} (`{task}`)"
+        if DESCRIPTIVE_TAG in _info(TASKS, task).tags:
+            markdown, cells, _ = _table(t, strategies, expected, correction, ranked=False)
+            text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _descriptive_legend(task), *_warnings(t)])
+            written.append(_write(out_dir / f"{task}.md", text + "\n"))
+            written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
+            continue
+        markdown, cells, single_run = _table(t, strategies, expected, correction)
         metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
         statistics, paths, ts = _statistics(t, task, strategies, metric, baseline, margin, out_dir)
         written += paths
