@@ -68,11 +68,17 @@ def test_geometry_table_describes_without_ranking(tmp_path):
     from test_leaderboard import write_record
     from vlpbench.report.leaderboard import build_leaderboards
 
+    points = np.random.default_rng(0).normal(size=(20, 3)).round(4).tolist()
     for strategy, metrics in (("clip", {"erank": 12.0, "alignment": 1.5}), ("mae", {"erank": 9.0})):
         for seed in range(3):
-            write_record(tmp_path / "results", strategy, "geometry", "corpus", seed, {k: v + seed for k, v in metrics.items()})
+            write_record(tmp_path / "results", strategy, "geometry", "corpus", seed, {k: v + seed for k, v in metrics.items()},
+                         extra={"pca": points, "first_category": [i % 4 - 1 for i in range(20)]})
     paths = build_leaderboards(tmp_path / "results", tmp_path / "lb")
-    assert sorted(p.name for p in paths) == ["geometry.csv", "geometry.md"]  # no statistics, figures or tests
+    assert sorted(p.name for p in paths) == ["geometry.csv", "geometry.md", "pca-geometry.png", "pca-geometry.svg"]  # no tests
     md = (tmp_path / "lb" / "geometry.md").read_text()
     assert "**" not in md and "†" not in md and "A description, not a ranking" in md
     assert "| clip       | 2.50 (1.00)" in md and "alignment: mean squared distance" in md
+    assert "![PCA of the image features](figures/pca-geometry.svg)" in md
+    first = {p.name: p.read_bytes() for p in paths}
+    again = build_leaderboards(tmp_path / "results", tmp_path / "lb")
+    assert {p.name: p.read_bytes() for p in again} == first  # byte-identical from the same records

@@ -28,6 +28,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
+from vlpbench.report.geometry_figures import has_pca, pca_figure
 from vlpbench.report.rank_statistics import (
     TaskStatistics,
     metric_name,
@@ -508,7 +509,13 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         title = f"# {_task_title(task)} (`{task}`)"
         if DESCRIPTIVE_TAG in _info(TASKS, task).tags:
             markdown, cells, _ = _table(t, strategies, expected, correction, ranked=False)
-            text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _descriptive_legend(task), *_warnings(t)])
+            figure = []
+            if has_pca(t):
+                written += pca_figure(t, strategies, f"{task}: first 3 principal components of the image features "
+                                      "(first pretraining run)", out_dir / "figures" / f"pca-{task}")
+                figure = ["", f"![PCA of the image features](figures/pca-{task}.svg)"]
+            text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _descriptive_legend(task), *figure,
+                              *_warnings(t)])
             written.append(_write(out_dir / f"{task}.md", text + "\n"))
             written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
             continue

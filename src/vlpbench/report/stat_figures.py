@@ -26,7 +26,7 @@ STYLE = {"svg.hashsalt": "vlpbench", "svg.fonttype": "path", "font.size": 9}
 DPI = 150
 
 
-def _pyplot() -> tuple[ModuleType, ModuleType]:
+def pyplot() -> tuple[ModuleType, ModuleType]:
     """matplotlib (Agg backend) and pyplot, imported only when a figure is drawn."""
     import matplotlib  # noqa: PLC0415 — matplotlib is heavy and only needed when a figure is drawn
 
@@ -36,7 +36,7 @@ def _pyplot() -> tuple[ModuleType, ModuleType]:
     return matplotlib, plt
 
 
-def _save(figure: Figure, stem: Path) -> list[Path]:
+def save_figure(figure: Figure, stem: Path) -> list[Path]:
     """Write `<stem>.png` and `<stem>.svg` deterministically; returns both paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -51,7 +51,7 @@ def _save(figure: Figure, stem: Path) -> list[Path]:
 def cd_diagram(ranks: pd.Series, p_holm: pd.DataFrame, title: str, stem: Path, alpha: float = 0.05) -> list[Path]:
     """Critical-difference diagram (scikit-posthocs `critical_difference_diagram`): strategies at
     their mean rank, a bar joins strategies whose Holm-adjusted pairwise p-values are ≥ `alpha`."""
-    matplotlib, plt = _pyplot()
+    matplotlib, plt = pyplot()
     import scikit_posthocs  # noqa: PLC0415 — imports matplotlib.pyplot at import time; only needed when a figure is drawn
 
     ranks = ranks.sort_values(kind="stable")
@@ -67,14 +67,14 @@ def cd_diagram(ranks: pd.Series, p_holm: pd.DataFrame, title: str, stem: Path, a
                 line.set_data(np.sort(x), y)
         axis.set_title(title, fontsize=9, pad=22)
         figure.tight_layout()
-        paths = _save(figure, stem)
+        paths = save_figure(figure, stem)
     plt.close(figure)
     return paths
 
 
 def winrate_heatmap(matrix: pd.DataFrame, title: str, stem: Path) -> list[Path]:
     """Heat map of a pairwise win-rate matrix: cell (row A, column B) = share of blocks A beats B."""
-    matplotlib, plt = _pyplot()
+    matplotlib, plt = pyplot()
     names = list(matrix.index)
     k = len(names)
     with matplotlib.rc_context({**STYLE, **cjk_rc()}):
@@ -94,6 +94,6 @@ def winrate_heatmap(matrix: pd.DataFrame, title: str, stem: Path) -> list[Path]:
         axis.set_title(title, fontsize=9)
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="win rate of A over B")
         figure.tight_layout()
-        paths = _save(figure, stem)
+        paths = save_figure(figure, stem)
     plt.close(figure)
     return paths

@@ -1,0 +1,49 @@
+"""The M-FLAG-style PCA figure (M-FLAG Fig 1/2): the first three principal components of each
+strategy's image features on the corpus validation pairs, from the `pca` coordinates a geometry
+record carries (first pretraining run of each strategy), coloured by each pair's first finding
+category. PNG + SVG, byte-identical for the same records (`stat_figures.save_figure`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vlpbench.report.fonts import cjk_rc
+from vlpbench.report.stat_figures import STYLE, pyplot, save_figure
+
+COLUMNS = 4
+
+
+def has_pca(t: pd.DataFrame) -> bool:
+    """Whether the records of a task carry PCA coordinates."""
+    return any(isinstance(extra, dict) and "pca" in extra for extra in t["extra"])
+
+
+def pca_figure(t: pd.DataFrame, strategies: list[str], title: str, stem: Path) -> list[Path]:
+    """One 3-D scatter per strategy (its lowest seed's record), in `strategies` order."""
+    matplotlib, plt = pyplot()
+    panels = []
+    for strategy in strategies:
+        rows = t[(t["strategy"] == strategy) & t["extra"].map(lambda e: isinstance(e, dict) and "pca" in e)]
+        if len(rows):
+            extra = rows.sort_values("seed").iloc[0]["extra"]
+            panels.append((strategy, np.asarray(extra["pca"], dtype=float), np.asarray(extra["first_category"])))
+    with matplotlib.rc_context({**STYLE, **cjk_rc()}):
+        rows_n = math.ceil(len(panels) / COLUMNS)
+        figure = plt.figure(figsize=(3.0 * COLUMNS, 3.0 * rows_n + 0.4))
+        colours = matplotlib.colormaps["tab20"]
+        for index, (strategy, points, category) in enumerate(panels):
+            axis = figure.add_subplot(rows_n, COLUMNS, index + 1, projection="3d")
+            padded = np.pad(points, ((0, 0), (0, 3 - points.shape[1])))
+            axis.scatter(*padded.T, s=4, c=[colours(c % 20) if c >= 0 else (0.6, 0.6, 0.6, 1.0) for c in category], depthshade=False)
+            axis.set_title(strategy, fontsize=9)
+            axis.set_xticklabels([])
+            axis.set_yticklabels([])
+            axis.set_zticklabels([])
+        figure.suptitle(f"{title}\ncolour: first finding category of the pair (grey: none)", fontsize=10)
+        paths = save_figure(figure, stem)
+    plt.close(figure)
+    return paths
