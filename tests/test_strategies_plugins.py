@@ -18,7 +18,7 @@ from vlpbench.strategies.base import Batch, Strategy, StrategyContext
 from vlpbench.strategies.deit import ClipResNet, Deit
 from vlpbench.strategies.mae import Mae, keep_count, patchify, random_masking
 from vlpbench.strategies.medclip import MedClip
-from vlpbench.strategies.mflag import MFlag, MFlagAlignOnly, MFlagOrthOnly
+from vlpbench.strategies.mflag import MFlag, MFlagAlignOnly, MFlagOrthOnly, MFlagUnfrozen
 from vlpbench.strategies.unicl import UniCl
 
 TEXTS = ["视盘边界清楚，杯盘比0.3", "黄斑区见出血及硬性渗出", "豹纹状眼底，视盘周围萎缩", "未见明显异常"]
@@ -177,8 +177,8 @@ def test_mflag_table4_variants_train_with_their_terms_only(variant, terms, conte
 def test_mflag_unfreezes_the_last_n_text_layers() -> None:
     """M-FLAG Table 5's Unfreeze_n: the last n transformer layers train, the rest stays frozen."""
     torch.manual_seed(0)
-    context = make_context(resolve_config("smoke", overrides=["encoders.text.layers=3", "strategy.mflag.unfreeze_last_n=2"]))
-    model = MFlag(context)
+    context = make_context(resolve_config("smoke", overrides=["encoders.text.layers=3", "strategy.mflag-unfreeze.unfreeze_last_n=2"]))
+    model = MFlagUnfrozen(context)
     layers = model.text_encoder.backbone.encoder.layer
     trainable = [all(p.requires_grad for p in layer.parameters()) for layer in layers]
     assert trainable == [False, True, True]
@@ -188,9 +188,10 @@ def test_mflag_unfreezes_the_last_n_text_layers() -> None:
                   labels=torch.zeros(4, 33))
     model.training_step(batch)["loss"].backward()
     assert all(p.grad is not None for p in layers[2].parameters()) and all(p.grad is None for p in layers[0].parameters())
-    too_many = make_context(resolve_config("smoke", overrides=["strategy.mflag.unfreeze_last_n=5"]))
-    with pytest.raises(VlpbenchError, match="strategy.mflag.unfreeze_last_n 5: expected at most"):
-        MFlag(too_many)
+    too_many = make_context(resolve_config("smoke", overrides=["strategy.mflag-unfreeze.unfreeze_last_n=5"]))
+    with pytest.raises(VlpbenchError, match="strategy.mflag-unfreeze.unfreeze_last_n 5: expected at most"):
+        MFlagUnfrozen(too_many)
+    assert not any(p.requires_grad for p in MFlag(context).text_encoder.parameters())  # M-FLAG proper stays frozen
 
 
 # ----------------------------------------------------------------------------- MAE

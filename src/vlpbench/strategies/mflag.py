@@ -43,13 +43,18 @@ from vlpbench.strategies.losses import mflag_align_loss, mflag_orth_loss
 
 @dataclass
 class MFlagOptions:
-    """λ of L_orth (eq 3; 0.0051 as in M-FLAG's code), whether z_v is L2-normalised first, and how
-    many of the text model's last layers train with the image side (Table 5's Unfreeze_n; 0 =
-    the frozen language model M-FLAG proposes)."""
+    """λ of L_orth (eq 3; 0.0051 as in M-FLAG's code) and whether z_v is L2-normalised first."""
 
     orth_lambda: float = field(default=0.0051, metadata=at_least(0.0))
     normalize: bool = False
-    unfreeze_last_n: int = field(default=0, metadata=at_least(0))
+
+
+@dataclass
+class MFlagUnfrozenOptions(MFlagOptions):
+    """M-FLAG's options and how many of the text model's last layers train with the image side
+    (Table 5's Unfreeze_n)."""
+
+    unfreeze_last_n: int = field(default=1, metadata=at_least(1))
 
 
 MFLAG_BIBTEX = ("@inproceedings{liu2023mflag, title={M-FLAG: Medical Vision-Language Pre-training with Frozen Language "
@@ -66,8 +71,8 @@ ABLATION_TITLE = "Ablation of M-FLAG (M-FLAG Table 4): align = L_align (eq 2), o
                     ablation_title=ABLATION_TITLE, ablation_tasks=("linear-probe", "seg")),
 )
 class MFlag(Strategy):
-    """Trainable image encoder and projector p(·); frozen, always-eval text encoder (but for its
-    last `unfreeze_last_n` layers)."""
+    """Trainable image encoder and projector p(·); frozen, always-eval text encoder (but for the
+    last `unfreeze_last_n` layers of the `mflag-unfreeze` variant)."""
 
     Options = MFlagOptions
     use_align = True
@@ -79,7 +84,7 @@ class MFlag(Strategy):
         self.text_encoder = context.build_text_encoder()
         self.text_encoder.requires_grad_(False)
         self.text_encoder.eval()
-        self.unfrozen = self._unfreeze(self.options.unfreeze_last_n)
+        self.unfrozen = self._unfreeze(getattr(self.options, "unfreeze_last_n", 0))
         image_dim, text_dim = self.image_encoder.feature_dim, self.text_encoder.feature_dim
         self.projector = nn.Sequential(
             nn.Linear(image_dim, image_dim),
@@ -151,3 +156,14 @@ class MFlagOrthOnly(MFlag):
     """Eq 3 only: the image backbone is decorrelated; the projector (and zero-shot) stays untrained."""
 
     use_align = False
+
+
+@register_strategy(
+    "mflag-unfreeze", description="M-FLAG variant: the text model's last n layers train too (Table 5)",
+    info=PluginInfo(title="M-FLAG (Unfreeze_n)", order=63, reference="M-FLAG Table 5", bibtex=MFLAG_BIBTEX,
+                    tags=("ablation:mflag", "ablation:mflag:align", "ablation:mflag:orth")),
+)
+class MFlagUnfrozen(MFlag):
+    """Eq 1 with the last `unfreeze_last_n` text layers trainable (`strategy.mflag-unfreeze.unfreeze_last_n`)."""
+
+    Options = MFlagUnfrozenOptions
