@@ -129,7 +129,7 @@ def flair(folder: Path, family: str = "flair") -> list[str]:
     path = folder / f"{family}_resnet.pth"
     torch.save(state, path)
     return [f"model.{family}.weights={path}", f"model.{family}.text_dir={text_dir}", f"model.{family}.img_size={IMG}",
-            f"model.{family}.proj_dim=16", f"model.{family}.resnet_layers=[1,1,1,1]", f"model.{family}.resnet_channels={channels}"]
+            f"model.{family}.proj_dim=16", f"model.{family}.resnet_layers=[1,1,1,1]", f"model.{family}.resnet_channels=[{','.join(map(str, channels))}]"]
 
 
 def keepfit(folder: Path) -> list[str]:

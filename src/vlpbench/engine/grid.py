@@ -82,9 +82,12 @@ def plan_jobs(
         for name in dataset_names:
             DATASETS.entry(name)
         fractions = config.eval.fractions if task_class.uses_fractions else [1.0]
+        plan = seed_plan(config, task_class)
+        # a released model is the same for every pretraining run: a deterministic task scores it once
+        model_plan = plan[:1] if task_class.deterministic else plan
         jobs += [Job(task_name, d, s, seed, f, pretrain_seed, replicate)
-                 for d in dataset_names for s in strategies for seed, pretrain_seed, replicate in seed_plan(config, task_class)
-                 for f in fractions]
+                 for d in dataset_names for s in strategies
+                 for seed, pretrain_seed, replicate in (model_plan if is_model(s) else plan) for f in fractions]
     return jobs
 
 

@@ -46,6 +46,7 @@ class ChineseClipFormat(ExternalModel):
 
     Options = ChineseClipOptions
     visual_backbone = "ViT-B/16"
+    has_text_tower = True
     mean, std = CLIP_MEAN, CLIP_STD
     language = "zh"
     wrappers = ("state_dict",)

@@ -68,6 +68,8 @@ class ExternalModel(Strategy):
     """A released checkpoint. Subclasses set the class attributes, `build` and `convert`."""
 
     pretrains: ClassVar[bool] = False
+    #: image-only releases are n/a on tasks that need prompts (ood-zsc); families with a text tower say True
+    has_text_tower: ClassVar[bool] = False
     #: pixel normalisation the release was trained with (pixels in [0, 1])
     mean: ClassVar[tuple[float, ...]] = IMAGENET_MEAN
     std: ClassVar[tuple[float, ...]] = IMAGENET_STD

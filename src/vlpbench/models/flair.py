@@ -63,6 +63,7 @@ class Flair(ExternalModel):
 
     Options = FlairOptions
     visual_backbone = "ResNet50"
+    has_text_tower = True
     mean = (0.0, 0.0, 0.0)
     std = (1.0, 1.0, 1.0)
     language = "en"
