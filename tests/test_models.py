@@ -16,8 +16,9 @@ from model_fixtures import FAMILIES, IMG, chinese_clip_state, flair, retfound_ma
 from vlpbench.app.cli import main
 from vlpbench.core.config import resolve_config
 from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.registry import MODELS
 from vlpbench.engine.grid import plan_jobs
-from vlpbench.models.base import CLIP_MEAN, CLIP_STD, build_model
+from vlpbench.models.base import CLIP_MEAN, CLIP_STD, build_model, split_name
 
 FAST_TASKS = "linear-probe,ood-zsc"
 ALL_TASKS = "linear-probe,finetune,ood-zsc,seg"
@@ -26,6 +27,10 @@ ALL_TASKS = "linear-probe,finetune,ood-zsc,seg"
 def _model(name: str, folder: Path, extra: list[str] = ()):
     sets = FAMILIES[name][0](folder)
     return build_model(resolve_config("smoke", overrides=[*sets, *extra]), name)
+
+
+def test_every_registered_family_has_a_native_fixture():
+    assert set(MODELS.names()) == {split_name(name)[0] for name in FAMILIES}
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

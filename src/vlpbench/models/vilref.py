@@ -11,7 +11,7 @@ from vlpbench.models._cnclip import ChineseClipFormat
 
 @register_model(
     "vilref", description="ViLReF ViT-B/16 + RoBERTa-wwm-ext (Chinese prompts)",
-    info=PluginInfo(title="ViLReF (ViT)", order=60, reference="Yang et al., ViLReF (IEEE TMI)",
+    info=PluginInfo(title="ViLReF (ViT)", order=60, reference="Yang et al., ViLReF: An Expert Knowledge Enabled Vision-Language Retinal Foundation Model",
                     source="https://github.com/T6Yang/ViLReF (README: checkpoint link)",
                     licence="not stated in the code release; check the ViLReF README before use"),
 )
