@@ -18,7 +18,7 @@ import vlpbench.datasets.public
 from helpers import random_batch, smoke_context
 from vlpbench.app.scaffold import new_strategy
 from vlpbench.core.config import resolve_config
-from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS, Entry
+from vlpbench.core.registry import DATASETS, MODELS, STRATEGIES, TASKS, Entry
 from vlpbench.strategies.base import Strategy, StrategyContext
 
 # collected at import time, so each plugin is its own test id
@@ -27,7 +27,7 @@ STRATEGY_NAMES = STRATEGIES.names()
 TRAINABLE = [name for name in STRATEGY_NAMES if getattr(STRATEGIES.get(name), "pretrains", True)]
 DATASET_ENTRIES = DATASETS.entries()
 #: (config section, entry) of every plugin with an `Options` class
-OPTION_ENTRIES = [(section, entry) for section, registry in (("strategy", STRATEGIES), ("task", TASKS))
+OPTION_ENTRIES = [(section, entry) for section, registry in (("strategy", STRATEGIES), ("task", TASKS), ("model", MODELS))
                   for entry in registry.entries() if entry.options is not None]
 PUBLIC_MODULES = sorted(
     module.name for module in pkgutil.iter_modules(vlpbench.datasets.public.__path__, "vlpbench.datasets.public.")

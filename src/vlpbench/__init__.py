@@ -1,7 +1,7 @@
 """vlpbench: a benchmark suite for medical vision(-language) pretraining strategies.
 
-The public face. Plugins register with `register_strategy`, `register_task` and
-`register_dataset`; `resolve_config` builds a run configuration, `run_grid` pretrains and
+The public face. Plugins register with `register_strategy`, `register_task`,
+`register_dataset` and `register_model`; `resolve_config` builds a run configuration, `run_grid` pretrains and
 evaluates, `build_leaderboards` renders the tables from result records. Names are loaded on
 first use (PEP 562), so `import vlpbench` stays light and the layers below never import this file.
 """
@@ -17,6 +17,8 @@ _EXPORTS = {
     "register_strategy": "vlpbench.core.registry",
     "register_task": "vlpbench.core.registry",
     "register_dataset": "vlpbench.core.registry",
+    "register_model": "vlpbench.core.registry",
+    "MODELS": "vlpbench.core.registry",
     "STRATEGIES": "vlpbench.core.registry",
     "TASKS": "vlpbench.core.registry",
     "DATASETS": "vlpbench.core.registry",

@@ -23,7 +23,8 @@ Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 def _run_parser(commands_: Subparsers) -> None:
     run = commands_.add_parser("run", help="pretrain (cached) and evaluate strategies on tasks")
-    run.add_argument("--strategy", required=True, type=names, help="name(s), comma-separated, or 'all'")
+    run.add_argument("--strategy", type=names, help="name(s), comma-separated, or 'all'")
+    run.add_argument("--model", type=names, help="released model(s) scored as they are, e.g. retfound-mae,flair (docs/models.md)")
     run.add_argument("--task", required=True, type=names, help="name(s), comma-separated, or 'all'")
     run.add_argument("--dataset", type=names, help="dataset name(s); default: the task's default sets")
     run.add_argument("--seeds", type=int, help="number of paired seeds (default: eval.seeds)")
@@ -36,7 +37,7 @@ def _run_parser(commands_: Subparsers) -> None:
 
 def _list_parser(commands_: Subparsers) -> None:
     listing = commands_.add_parser("list", help="list registered strategies, tasks and datasets")
-    listing.add_argument("kind", nargs="?", choices=["strategies", "tasks", "datasets"])
+    listing.add_argument("kind", nargs="?", choices=["strategies", "tasks", "datasets", "models"])
     listing.add_argument("--cards", type=Path, metavar="OUT.md",
                          help="with 'datasets': write the public datasets' data cards as markdown to OUT.md")
 

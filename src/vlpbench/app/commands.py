@@ -17,7 +17,7 @@ from vlpbench.app.study import label_entropy_study
 from vlpbench.core.checks import expect_file, expect_folder
 from vlpbench.core.distributed import init_from_env, is_main_process
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.core.registry import DATASETS, STRATEGIES, TASKS
+from vlpbench.core.registry import DATASETS, MODELS, STRATEGIES, TASKS
 from vlpbench.datasets.labels.converter import ReportConverter
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.labels.label_csv import label_reports_csv
@@ -27,9 +27,11 @@ from vlpbench.report.summary import summary_tables
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    if not args.strategy and not args.model:
+        raise VlpbenchError("bench run: give --strategy NAME[,NAME] and/or --model NAME[,NAME]")
     config = config_from(args)
     init_from_env()  # a no-op unless launched by torchrun
-    records = run_grid(config, args.strategy, args.task, args.dataset, force=args.force)
+    records = run_grid(config, args.strategy or [], args.task, args.dataset, force=args.force, models=args.model)
     if is_main_process():
         for table in summary_tables(records):
             console.print(table)
@@ -41,7 +43,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
         raise VlpbenchError("bench list: --cards goes with 'datasets' (bench list datasets --cards OUT.md)")
     if args.cards is not None:
         expect_file(args.cards, "--cards")
-    registries = {"strategies": STRATEGIES, "tasks": TASKS, "datasets": DATASETS}
+    registries = {"strategies": STRATEGIES, "tasks": TASKS, "datasets": DATASETS, "models": MODELS}
     for kind, registry in registries.items():
         if args.kind and kind != args.kind:
             continue

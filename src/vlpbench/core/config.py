@@ -1,8 +1,8 @@
 """Typed run configuration: profiles (smoke, quick, paper) → YAML file → `--set a.b=c` overrides.
 
 Shared sections (encoders, corpus, pretrain, eval) are defined here; each plugin's own options
-live in its file (`Options`) and appear as one section per plugin, `strategy.<name>` and
-`task.<name>`, resolved through the registry. The resolved config is stored with every
+live in its file (`Options`) and appear as one section per plugin, `strategy.<name>`,
+`task.<name>` and `model.<name>`, resolved through the registry. The resolved config is stored with every
 checkpoint and result; cache keys hash only the sections a result depends on. Unknown keys and
 ill-typed values are errors naming the key.
 
@@ -42,7 +42,7 @@ from vlpbench.core.checks import (
     rule_of,
 )
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.core.registry import STRATEGIES, TASKS, Registry
+from vlpbench.core.registry import MODELS, STRATEGIES, TASKS, Registry
 
 #: a seed of a random stream (numpy and torch take it whole)
 seed_range = rule(lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32, "an integer in [0, 2**32)")
@@ -187,6 +187,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     strategy: dict[str, Any] = field(default_factory=dict)  # name → that strategy's Options
     task: dict[str, Any] = field(default_factory=dict)  # name → that task's Options
+    model: dict[str, Any] = field(default_factory=dict)  # name → that external model family's Options
     runs_dir: str = field(default="runs", metadata=folder)
     results_dir: str = field(default="results", metadata=folder)
     device: str = field(default="auto", metadata=rule(_device_test, "auto, cpu, cuda, cuda:N or mps"))
@@ -244,6 +245,7 @@ def resolve_config(
     config.profile = profile
     config.strategy = _plugin_defaults(STRATEGIES, profile)
     config.task = _plugin_defaults(TASKS, profile)
+    config.model = _plugin_defaults(MODELS, profile)
     if config_file:
         config = _merge(config, _read_yaml(Path(config_file)), str(config_file), origins=origins)
     for override in overrides or []:
@@ -357,7 +359,7 @@ def grid_hash(config: RunConfig) -> str:
     corpus, pretraining, the shared evaluation protocol). Plugin sections are not in it: each
     record carries its own key (`record_key`), so changing one plugin's options recomputes only
     that plugin's records; requested seeds/fractions extend the same grid."""
-    data = {key: value for key, value in asdict(config).items() if key not in ("strategy", "task")}
+    data = {key: value for key, value in asdict(config).items() if key not in PLUGIN_SECTIONS}
     data["eval"] = {k: v for k, v in data["eval"].items() if k not in GRID_EXTENDING}
     return config_hash(data)
 
@@ -419,7 +421,7 @@ def _merge(target: Any, updates: dict[str, Any], source: str, prefix: str = "", 
     return dataclasses.replace(target, **changes)
 
 
-PLUGIN_SECTIONS: dict[str, Registry] = {"strategy": STRATEGIES, "task": TASKS}
+PLUGIN_SECTIONS: dict[str, Registry] = {"strategy": STRATEGIES, "task": TASKS, "model": MODELS}
 
 
 def _merge_plugins(

@@ -1,8 +1,8 @@
-"""Plugin registries for strategies, tasks and datasets.
+"""Plugin registries for strategies, tasks, datasets and external (released) models.
 
 A plugin registers with one decorator and an explicit name. Modules inside the
-`vlpbench.strategies`, `vlpbench.tasks` and `vlpbench.datasets` packages are imported
-automatically; other packages register through the entry-point groups of the same names.
+`vlpbench.strategies`, `vlpbench.tasks`, `vlpbench.datasets` and `vlpbench.models` packages are
+imported automatically; other packages register through the entry-point groups of the same names.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class PluginInfo:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     ablation_title: str = ""
     ablation_tasks: tuple[str, ...] = ()
+    #: external models: where the weights are published and under which licence
+    source: str = ""
+    licence: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class Registry:
 STRATEGIES = Registry("strategy", "vlpbench.strategies", "vlpbench.strategies")
 TASKS = Registry("task", "vlpbench.tasks", "vlpbench.tasks")
 DATASETS = Registry("dataset", "vlpbench.datasets", "vlpbench.datasets")
+MODELS = Registry("model", "vlpbench.models", "vlpbench.models")
 
 
 def register_strategy(
@@ -169,3 +173,11 @@ def register_dataset(
 ) -> Callable[[T], T]:
     """Register a dataset builder: `builder(options: DatasetOptions) -> Dataset`."""
     return DATASETS.register(name, description, reference, info, options)
+
+
+def register_model(
+    name: str, description: str = "", reference: str = "", info: PluginInfo | None = None, options: type | None = None,
+) -> Callable[[T], T]:
+    """Register an external-model family (a `vlpbench.models.base.ExternalModel` subclass): a
+    released checkpoint evaluated as it is, beside the strategies."""
+    return MODELS.register(name, description, reference, info, options)

@@ -30,11 +30,15 @@ class ImageEncoder(nn.Module):
     #: the user weights file that initialised this tower and the fraction of parameters it set
     weights_loaded: dict | None = None
 
-    def __init__(self, config: ImageEncoderConfig, proj_dim: int, distilled: bool = False, clip_checkpoint: str = "") -> None:
+    def __init__(self, config: ImageEncoderConfig, proj_dim: int, distilled: bool = False, clip_checkpoint: str = "",
+                 backbone: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
-        self.arch = "vit" if clip_checkpoint else config.arch
-        self.backbone = build_vision_backbone(clip_checkpoint, config.img_size) if clip_checkpoint else _build_timm(config, distilled)
+        self.arch = "vit" if clip_checkpoint or (backbone is not None and hasattr(backbone, "blocks")) else config.arch
+        if backbone is not None:  # a timm model built by an external-model family (vlpbench.models)
+            self.backbone = backbone
+        else:
+            self.backbone = build_vision_backbone(clip_checkpoint, config.img_size) if clip_checkpoint else _build_timm(config, distilled)
         self.feature_dim: int = self.backbone.num_features
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
         if self.arch == "vit":
@@ -86,11 +90,15 @@ def _to_size(fmap: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class TextEncoder(nn.Module):
     """transformers BERT/RoBERTa → pooled features (B, feature_dim; `text.pooling`) → `proj` (B, proj_dim)."""
 
-    def __init__(self, config: TextEncoderConfig, proj_dim: int, tokenizer: Tokenizer, clip_checkpoint: str = "") -> None:
+    def __init__(self, config: TextEncoderConfig, proj_dim: int, tokenizer: Tokenizer, clip_checkpoint: str = "",
+                 backbone: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
         self.tokenizer = tokenizer
-        self.backbone = build_text_backbone(clip_checkpoint) if clip_checkpoint else _build_transformer(config, tokenizer)
+        if backbone is not None:  # a transformers model built by an external-model family (vlpbench.models)
+            self.backbone = backbone
+        else:
+            self.backbone = build_text_backbone(clip_checkpoint) if clip_checkpoint else _build_transformer(config, tokenizer)
         self.feature_dim: int = self.backbone.config.hidden_size
         self.proj = nn.Linear(self.feature_dim, proj_dim, bias=False)
         # ids mean pooling leaves out ([CLS], [SEP], …; [UNK] is content); not part of the weights

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from vlpbench.core.atomic import sweep_stale
+from vlpbench.core.checks import IMAGE_SIDE
 from vlpbench.core.claims import claim
 from vlpbench.core.config import GRID_EXTENDING, RunConfig, config_hash, grid_hash, plugin_options, validate_config
 from vlpbench.core.console import make_console
@@ -32,6 +33,7 @@ from vlpbench.engine.input_digests import refresh_input_digests
 from vlpbench.engine.parallel import run_parallel
 from vlpbench.engine.pretraining import peak_memory_mb
 from vlpbench.engine.run_cache import Workspace, checkpoint_key
+from vlpbench.models.base import is_model, model_config, model_entry
 from vlpbench.tasks.base import Task, TaskContext
 
 
@@ -53,16 +55,27 @@ def expand(names: list[str], registry_names: list[str]) -> list[str]:
     return registry_names if names == ["all"] else names
 
 
-def plan_jobs(config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None) -> list[Job]:
+def plan_jobs(
+    config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None, models: list[str] | None = None,
+) -> list[Job]:
     """Every job of the grid, validating every name before anything runs; an empty list of
-    strategies, tasks or datasets is an error (a grid of nothing is never what was meant)."""
-    for kind, given, hint in (("strategy", strategies, " or 'all'"), ("task", tasks, " or 'all'"), ("dataset", datasets, "")):
+    strategies (and no external models), tasks or datasets is an error (a grid of nothing is
+    never what was meant). External models (`vlpbench.models`) are rows like strategies."""
+    models = models or []
+    for kind, given, hint in (("strategy", None if models else strategies, " or 'all'"), ("task", tasks, " or 'all'"),
+                              ("dataset", datasets, "")):
         if given is not None and not given:
             raise VlpbenchError(f"no {kind} named: expected at least one {kind} name{hint}")
     strategies = expand(strategies, STRATEGIES.names())
     tasks = expand(tasks, TASKS.names())
     for name in strategies:
         STRATEGIES.entry(name)
+    for name in models:
+        model_entry(name)
+        if name in STRATEGIES.names():
+            raise VlpbenchError(f"model '{name}' has the name of a strategy; rows must be unique")
+    _check_model_inputs(config, models, tasks)
+    strategies = [*strategies, *dict.fromkeys(models)]
     jobs = []
     for task_name in tasks:
         task_class = TASKS.get(task_name)
@@ -70,10 +83,32 @@ def plan_jobs(config: RunConfig, strategies: list[str], tasks: list[str], datase
         for name in dataset_names:
             DATASETS.entry(name)
         fractions = config.eval.fractions if task_class.uses_fractions else [1.0]
+        plan = seed_plan(config, task_class)
+        # a released model is the same for every pretraining run: a deterministic task scores it once
+        model_plan = plan[:1] if task_class.deterministic else plan
         jobs += [Job(task_name, d, s, seed, f, pretrain_seed, replicate)
-                 for d in dataset_names for s in strategies for seed, pretrain_seed, replicate in seed_plan(config, task_class)
-                 for f in fractions]
+                 for d in dataset_names for s in strategies
+                 for seed, pretrain_seed, replicate in (model_plan if is_model(s) else plan) for f in fractions]
     return jobs
+
+
+def _check_model_inputs(config: RunConfig, models: list[str], tasks: list[str]) -> None:
+    """Each external model's input size, and every task image side (`checks.image_side`, e.g.
+    `task.seg.image_size`), must be a multiple of its patch size; checked before any work."""
+    for name in dict.fromkeys(models):
+        family = model_entry(name)
+        patch = getattr(config.model[family.name], "patch_size", 0)
+        if not patch:
+            continue
+        sides = [(f"model.{family.name}.img_size", config.model[family.name].img_size)]
+        for task in tasks:
+            options = config.task.get(task)
+            sides += [(f"task.{task}.{item.name}", getattr(options, item.name)) for item in fields(options or ())
+                      if item.metadata.get(IMAGE_SIDE) and getattr(options, item.name)] if options is not None else []
+        for key, value in sides:
+            if value % patch:
+                raise VlpbenchError(f"{key} {value!r}: expected a multiple of model.{family.name}.patch_size ({patch}) "
+                                    f"for model '{name}'")
 
 
 def seed_plan(config: RunConfig, task_class: type[Task]) -> list[tuple[int, int, bool]]:
@@ -95,13 +130,14 @@ def seed_plan(config: RunConfig, task_class: type[Task]) -> list[tuple[int, int,
 
 def run_grid(
     config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None = None, force: bool = False,
+    models: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the grid; returns all records of the grid (new and reused). A config built in code
-    (not by `resolve_config`) is validated here, before any work."""
+    """Run the grid of `strategies` and external `models`; returns all records of the grid (new
+    and reused). A config built in code (not by `resolve_config`) is validated here, before any work."""
     validate_config(config)
     _check_data_root(config)
     refresh_input_digests()  # files may have changed since an earlier grid of this process
-    jobs = plan_jobs(config, strategies, tasks, datasets)
+    jobs = plan_jobs(config, strategies, tasks, datasets, models)
     grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
     if is_main_process():
         sweep_stale(grid, recursive=True)  # temp records of killed runs
@@ -184,7 +220,8 @@ def record_key(config: RunConfig, job: Job) -> str:
     *that* task's options, and the cell (dataset, seed, fraction). Another task's or another
     strategy's options do not enter it, nor do the settings that only add cells (seeds, fractions,
     pretraining runs, replicates): the job's own seed, pretraining run seed and replicate flag are in it."""
-    shared_eval = {k: v for k, v in asdict(config.eval).items() if k not in GRID_EXTENDING}
+    evaluated = model_config(config, job.strategy) if is_model(job.strategy) else config  # a model's input size
+    shared_eval = {k: v for k, v in asdict(evaluated.eval).items() if k not in GRID_EXTENDING}
     return config_hash({
         "checkpoint": checkpoint_key(config, job.strategy, job.pretrain_seed), "task": job.task,
         "options": plugin_options(config, "task", job.task), "eval": shared_eval,
@@ -198,15 +235,20 @@ def _is_current(path: Path, key: str) -> bool:
 
 
 def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[str, Any]:
-    config = workspace.config
+    config = checkpoint.config or workspace.config
+    if config is not workspace.config:  # an external model: the task at its input size and prompt language
+        task = type(task)(config)
+    external = checkpoint.meta.get("external")
     common = {
         "strategy": job.strategy, "task": job.task, "dataset": job.dataset, "seed": job.seed, "fraction": job.fraction,
         "pretrain_seed": job.pretrain_seed, "replicate": job.replicate, "profile": config.profile, "config_hash": grid_hash(config),
         "record_key": record_key(config, job), "checkpoint_hash": checkpoint.sha256,
-        "corpus": workspace.corpus_summary(), "encoders": describe_encoders(config.encoders),
+        "corpus": workspace.corpus_summary(),
+        "encoders": {"image": external["backbone"], "text": "", "proj_dim": ""} if external else describe_encoders(config.encoders),
         "pretrain": {k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
         "versions": package_versions(), "git_commit": git_commit(), "config": asdict(config),
         **({"weights_loaded": checkpoint.meta["weights_loaded"]} if checkpoint.meta.get("weights_loaded") else {}),
+        **({"external": external} if external else {}),
     }
     if task.needs_text_tower and not checkpoint.model.has_text_tower:
         return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],

@@ -30,6 +30,7 @@ from vlpbench.core.progress import progress_bar, set_progress_enabled
 from vlpbench.core.registry import STRATEGIES, TASKS
 from vlpbench.core.threads import limit_threads
 from vlpbench.engine.run_cache import Workspace
+from vlpbench.models.base import is_model, model_config
 
 # set in each worker process by `_init_worker`
 _WORKER: dict = {}
@@ -75,6 +76,8 @@ def evaluation_units(todo: list) -> list[list]:
 
 
 def _with_requirements(name: str) -> list[str]:
+    if is_model(name):  # an external model requires nothing and is loaded, not trained
+        return [name]
     ordered: list[str] = []
     for required in STRATEGIES.get(name).requires:
         ordered += [r for r in _with_requirements(required) if r not in ordered]
@@ -83,13 +86,14 @@ def _with_requirements(name: str) -> list[str]:
 
 def _prepare_shared(workspace, todo: list) -> None:
     """Build (and cache on disk) what every worker would otherwise race to build."""
-    needs_text = any(STRATEGIES.get(job.strategy).has_text_tower for job in todo)
+    needs_text = any(not is_model(job.strategy) and STRATEGIES.get(job.strategy).has_text_tower for job in todo)
     if needs_text:
         workspace.build_text_encoder()
     else:
         workspace.tokens()
-    for task_name, dataset in dict.fromkeys((job.task, job.dataset) for job in todo):
-        workspace.dataset(dataset, TASKS.get(task_name).image_size(workspace.config))
+    for task_name, dataset, row in dict.fromkeys((job.task, job.dataset, job.strategy) for job in todo):
+        config = model_config(workspace.config, row) if is_model(row) else workspace.config
+        workspace.dataset(dataset, TASKS.get(task_name).image_size(config))
 
 
 def _unit_cost(unit: list) -> float:

@@ -43,6 +43,7 @@ from vlpbench.encoders.tokenizer import CharTokenizer, HFTokenizer, Tokenizer
 from vlpbench.encoders.towers import TextEncoder, build_text_encoder
 from vlpbench.engine.input_digests import input_digests
 from vlpbench.engine.pretraining import pretrain
+from vlpbench.models.base import build_model, is_model, model_config, model_entry, model_files
 from vlpbench.strategies.base import Strategy, StrategyContext
 from vlpbench.tasks.prompts import text_zero_shot_auc
 
@@ -50,7 +51,13 @@ from vlpbench.tasks.prompts import text_zero_shot_auc
 def checkpoint_key(config: RunConfig, name: str, seed: int) -> str:
     """Hash of what a checkpoint depends on: encoders, corpus, pretraining settings with the run
     seed, *that* strategy's options, the keys of the checkpoints it requires, and the contents of
-    the user files it reads (`input_digests`; absent for the synthetic default)."""
+    the user files it reads (`input_digests`; absent for the synthetic default). An external
+    model's: its name, its family's options and the SHA-256 of its files (no run seed: it is not
+    trained)."""
+    if is_model(name):
+        family = model_entry(name).name
+        return config_hash({"model": name, "options": plugin_options(config, "model", family),
+                            "files": model_files(config, name)})
     pretrain_section = {**asdict(config.pretrain), "seed": seed}
     required = {other: checkpoint_key(config, other, seed) for other in STRATEGIES.get(name).requires}
     inputs = input_digests(config)
@@ -61,13 +68,15 @@ def checkpoint_key(config: RunConfig, name: str, seed: int) -> str:
 
 @dataclass
 class Checkpoint:
-    """A pretrained strategy and where/how it was made."""
+    """A pretrained strategy (or a loaded external model) and where/how it was made; `config`
+    is the config it is evaluated under (an external model's input size and prompt language)."""
 
     name: str
     model: Strategy
     directory: Path
     sha256: str
     meta: dict[str, Any]
+    config: RunConfig | None = None
 
 
 class Workspace:
@@ -200,6 +209,8 @@ class Workspace:
         """The `name` strategy pretrained with run seed `seed` (default `pretrain.seed`) from the
         cache, pretraining it (and what it requires, with the same seed) first if needed."""
         seed = self.config.pretrain.seed if seed is None else seed
+        if is_model(name):
+            return self.external(name)
         if (name, seed) in self._checkpoints and not force:
             return self._checkpoints[(name, seed)]
         strategy_class = STRATEGIES.get(name)
@@ -227,8 +238,27 @@ class Workspace:
 
         meta = self._cached(directory, model, f"checkpoint {name} (seed {seed})", train, force)
         model.to(self.device).eval()
-        self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta)
+        self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta, self.config)
         return self._checkpoints[(name, seed)]
+
+    def external(self, name: str) -> Checkpoint:
+        """A released model (`vlpbench.models`), read from its weights file once per process and
+        shared by every run seed: nothing about it depends on one. Its feature cache is keyed by
+        its `checkpoint_key` (options and file hashes)."""
+        if (name, -1) not in self._checkpoints:
+            with seeded(strategy_init_seed(name, 0)):  # anything a release leaves unset is still reproducible
+                model = build_model(self.config, name)
+            model.to(self.device).eval()
+            entry = model_entry(name)
+            meta = {"kind": "model", "pretrain": {"steps": 0, "wall_time_s": 0.0, "peak_memory_mb": 0.0},
+                    "weights_loaded": model.loaded_fractions,
+                    "external": {"family": entry.name, "title": entry.info.title or entry.name, "source": entry.info.source,
+                                 "licence": entry.info.licence, "reference": entry.reference, "backbone": model.describe(),
+                                 "input_size": model.input_size, "language": model.language}}
+            key = checkpoint_key(self.config, name, 0)
+            self._checkpoints[(name, -1)] = Checkpoint(name, model, model.weights_path, f"model-{key}", meta,
+                                                       model_config(self.config, name))
+        return self._checkpoints[(name, -1)]
 
     def _text_diagnostic(self, model: Strategy) -> float | None:
         """Text-only zero-shot macro AUC of the trained text tower on the corpus validation

@@ -28,6 +28,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
+from vlpbench.report.external import external_section, is_external, vilref_tables
 from vlpbench.report.geometry_figures import has_pca, pca_figure
 from vlpbench.report.rank_statistics import (
     TaskStatistics,
@@ -89,6 +90,7 @@ def _load_one(path: Path) -> dict:
         "git_commit": rec.get("git_commit") or "", "created": rec.get("created") or "",
         "pretrain_seed": None if rec.get("pretrain_seed") is None else int(rec["pretrain_seed"]), "replicate": bool(rec.get("replicate", False)),
         "extra": rec.get("extra") or {}, "text_language": _text_language(rec),
+        "external": rec.get("external") or {}, "weights_loaded": rec.get("weights_loaded") or [],
     }
 
 
@@ -172,6 +174,11 @@ def _metric_label(metric: str) -> str:
 def _column_label(col: Column, show_fraction: bool) -> str:
     parts = [col.dataset] + ([f"{col.fraction * 100:g}%"] if show_fraction else [])
     return " ".join(parts + [_metric_label(col.metric)])
+
+
+def _metric_names(t: pd.DataFrame) -> list[str]:
+    """The metrics of a task's records, in table order."""
+    return sorted({m for ms in t["metrics"] for m in ms}, key=_metric_key)
 
 
 def _num(x: float, fmt: str) -> str:
@@ -494,16 +501,26 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         raise VlpbenchError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
     if not (np.isfinite(margin) and margin > 0):
         raise VlpbenchError(f"margin {margin!r}: the equivalence margin must be a positive number of metric points")
-    df = load_records(Path(results_dir))
-    if df.empty:
+    everything_loaded = load_records(Path(results_dir))
+    if everything_loaded.empty:
         raise VlpbenchError(f"{results_dir}: no *.json result records found")
     run_logs = read_run_logs(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, ablation_md, ablation_csv, pages = [], [], [], []
-    tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
+    task_tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
+    external, df = everything_loaded[is_external(everything_loaded)], everything_loaded[~is_external(everything_loaded)]
+    for task in sorted(set(external["task"]) - set(df["task"])):  # tasks only released models ran
+        t = external[(external["task"] == task) & ~external["replicate"]]
+        lines = [f"# {_task_title(task)} (`{task}`)", "", *external_section(t, _metric_names(t))]
+        written.append(_write(out_dir / f"{task}.md", "\n".join(lines) + "\n"))
+    if (tables := vilref_tables(everything_loaded, _strategy_key)) is not None:
+        written.append(_write(out_dir / "foundation-models.md", tables))
+    if df.empty:
+        return sorted(written)
     for task, everything in df.groupby("task", sort=True):
         t, replicates = everything[~everything["replicate"]], everything[everything["replicate"]]
+        ext = external[(external["task"] == task) & ~external["replicate"]]
         strategies = sorted(set(t["strategy"]), key=_strategy_key)
         expected = int(t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().max())
         title = f"# {_task_title(task)} (`{task}`)"
@@ -525,20 +542,21 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         written += paths
         header, legend = [*_header(t, run_logs), covered_variance(t)], _legend(single_run, correction)
         variance, warning_lines = variance_lines(t, replicates, metric, strategies), _warnings(t)
-        text = "\n".join([title, "", *header, "", markdown, "", legend, *variance, *statistics, *warning_lines])
+        references = external_section(ext, _metric_names(t)) if not ext.empty else []
+        text = "\n".join([title, "", *header, "", markdown, "", legend, *variance, *statistics, *warning_lines, *references])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
         written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
         if html is not None:
             # the statistics table becomes columns of the site's main table
             footer = [*variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
             pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
-        tables[task] = (t, strategies, expected)
+        task_tables[task] = (t, strategies, expected)
     for family in _ablation_families():
         sections = []
         for task in _info(STRATEGIES, family).ablation_tasks:
-            if task not in tables:
+            if task not in task_tables:
                 continue
-            t, strategies, expected = tables[task]
+            t, strategies, expected = task_tables[task]
             components = _ablation_components(family, strategies)
             rows, widest = list(components), max((len(c) for c in components.values()), default=0)
             if not any(0 < len(c) < widest for c in components.values()):

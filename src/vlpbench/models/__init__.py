@@ -1,0 +1,1 @@
+"""External (released) models evaluated as they are: one plugin file per family, discovered automatically."""
