@@ -88,3 +88,15 @@ def test_probe_maps_for_an_image_only_strategy():
     maps = probe_maps(ProbeHead(model, rng.normal(size=(1, dim)), np.zeros(1)), model, images, 0)
     flipped = probe_maps(ProbeHead(model, -rng.normal(size=(1, dim)), np.zeros(1)), model, images, 0)
     assert maps.shape == (2, 32, 32) and not np.allclose(maps, flipped)
+
+
+def test_bench_plot_gradcam_draws_fig3_and_names_bad_lesions(tmp_path, capsys):
+    from vlpbench.app.cli import main
+
+    common = ["--dataset", "syn-idrid", "--profile", "smoke", "--runs", str(tmp_path / "runs")]
+    out = tmp_path / "gradcam.png"
+    assert main(["plot", "gradcam", "--strategy", "clip,mae", "--lesion", "hemorrhage", "--images", "0,1", "--out", str(out), *common]) == 0
+    assert out.stat().st_size > 0
+    capsys.readouterr()
+    assert main(["plot", "gradcam", "--strategy", "clip", "--lesion", "drusen", *common]) == 2
+    assert "--lesion 'drusen' is not a lesion of syn-idrid (has: hemorrhage" in capsys.readouterr().err

@@ -25,6 +25,17 @@ def floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.1,1.0, got {value!r}") from None
 
 
+def indices(value: str) -> list[int]:
+    """A comma-separated list of indices ≥ 0 (`0,4,7`)."""
+    try:
+        items = [int(item) for item in names(value)]
+    except (ValueError, argparse.ArgumentTypeError):
+        items = [-1]
+    if min(items) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated indices >= 0 such as 0,4,7, got {value!r}")
+    return items
+
+
 def positive_int(value: str) -> int:
     """An integer ≥ 1 (a count of steps, say)."""
     try:

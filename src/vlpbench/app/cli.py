@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vlpbench._version import __version__
 from vlpbench.app import commands
-from vlpbench.app.arguments import add_config_arguments, floats, names, positive_int
+from vlpbench.app.arguments import add_config_arguments, floats, indices, names, positive_int
 from vlpbench.core.console import make_console, print_error
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import STRATEGIES
@@ -100,10 +100,12 @@ def _study_parser(commands_: Subparsers) -> None:
 
 
 def _plot_parser(commands_: Subparsers) -> None:
-    plot = commands_.add_parser("plot", help="figures")
-    plot.add_argument("name", choices=["tsne"])
-    plot.add_argument("--strategy", required=True)
+    plot = commands_.add_parser("plot", help="figures: tsne (ViLReF Fig 5), gradcam (ViLReF Fig 3)")
+    plot.add_argument("name", choices=["tsne", "gradcam"])
+    plot.add_argument("--strategy", required=True, type=names, help="one strategy (tsne) or several (gradcam), comma-separated")
     plot.add_argument("--dataset", required=True)
+    plot.add_argument("--lesion", help="gradcam: the lesion type whose maps are drawn")
+    plot.add_argument("--images", type=indices, help="gradcam: test image indices, e.g. 0,4,7 (default: first four with the lesion)")
     plot.add_argument("--out", type=Path, default=None)
     add_config_arguments(plot)
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from vlpbench.app.arguments import config_from
 from vlpbench.app.data import preview_synthetic, write_synthetic
 from vlpbench.app.data_cards import write_data_cards
-from vlpbench.app.plot import tsne_figure
+from vlpbench.app.plot import gradcam_figure, tsne_figure
 from vlpbench.app.scaffold import new_strategy
 from vlpbench.app.speed import speed_table
 from vlpbench.app.study import label_entropy_study
@@ -125,6 +125,13 @@ def cmd_study(args: argparse.Namespace, console: Console) -> int:
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:
     if args.out is not None:
         expect_file(args.out, "--out")
-    path = tsne_figure(config_from(args), args.strategy, args.dataset, args.out)
+    if args.name == "gradcam":
+        if not args.lesion:
+            raise VlpbenchError("bench plot gradcam: --lesion is required (a lesion type of the dataset, e.g. hemorrhage)")
+        path = gradcam_figure(config_from(args), args.strategy, args.dataset, args.lesion, args.images, args.out)
+    elif len(args.strategy) != 1:
+        raise VlpbenchError(f"bench plot tsne: --strategy takes one strategy, got {len(args.strategy)}")
+    else:
+        path = tsne_figure(config_from(args), args.strategy[0], args.dataset, args.out)
     console.print(f"wrote {path}", highlight=False)
     return 0

@@ -13,6 +13,8 @@ mask area share). Deterministic for a checkpoint: one record per pretraining run
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
@@ -50,7 +52,7 @@ class Localisation(Task):
         size = self.image_size(self.config)
         test = dataset.split("test")
         masks = np.stack([np.asarray(test.masks[i], dtype=bool) for i in range(len(test.images))])  # (n, L, H, W)
-        maps_for = self._text_maps(model, dataset) if model.has_text_tower else self._probe_maps(model, dataset)
+        maps_for = maps_by_lesion(model, dataset, size, self.config.eval.batch_size)
         scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
         per_lesion: dict[str, float] = {}
         for lesion, name in enumerate(dataset.lesion_names):
@@ -74,29 +76,36 @@ class Localisation(Task):
                  "chance": {"pointing": area, "energy": area, "auc": 50.0}}
         return TaskResult(metrics={k: round(v, 4) for k, v in {**metrics, **per_lesion}.items()}, extra=extra)
 
-    def _text_maps(self, model: Strategy, dataset: SegmentationDataset) -> dict:
-        """lesion index → maps function, prompted with the lesion's term."""
-        language = model.config.encoders.text.language or "zh"
-        kb = load_knowledge_base(language)
-        terms = [kb.term(name) if name in kb.keys else name for name in dataset.lesion_names]
-        with torch.no_grad():
-            prompts = class_embeddings(model, [surface_forms(term, language, "term") for term in terms])
-        return {lesion: (lambda images, p=prompts[lesion]: text_guided_maps(model, images, p)) for lesion in range(len(terms))}
 
-    def _probe_maps(self, model: Strategy, dataset: SegmentationDataset) -> dict:
-        """lesion index → maps function of a logistic probe of the lesion's presence (None: one class only)."""
-        train: SegmentationSplit = dataset.split("train")
-        size, batch = self.image_size(self.config), self.config.eval.batch_size
-        features = extract_features(model, train.images, np.arange(len(train.images)), size, batch,
-                                    next(model.parameters()).device, None)
-        present = np.stack([np.asarray(train.masks[i]).reshape(len(dataset.lesion_names), -1).any(axis=1)
-                            for i in range(len(train.images))])
-        out = {}
-        for lesion in range(len(dataset.lesion_names)):
-            if len(set(present[:, lesion])) < 2:
-                out[lesion] = None
-                continue
-            probe = LogisticRegression(max_iter=2000).fit(features, present[:, lesion])
-            head = ProbeHead(model, probe.coef_, probe.intercept_)
-            out[lesion] = lambda images, h=head: probe_maps(h, model, images, 0)
-        return out
+def maps_by_lesion(model: Strategy, dataset: SegmentationDataset, size: int, batch: int) -> dict[int, Callable | None]:
+    """Lesion index → a function of an image batch giving its Grad-CAM maps (None: the lesion has
+    no probe, its train split holding one class only): text-guided with a text tower, else a probe's."""
+    return _text_maps(model, dataset) if model.has_text_tower else _probe_maps(model, dataset, size, batch)
+
+
+def _text_maps(model: Strategy, dataset: SegmentationDataset) -> dict[int, Callable | None]:
+    """Prompted with each lesion's knowledge-base term in the text encoder's language."""
+    language = model.config.encoders.text.language or "zh"
+    kb = load_knowledge_base(language)
+    terms = [kb.term(name) if name in kb.keys else name for name in dataset.lesion_names]
+    with torch.no_grad():
+        prompts = class_embeddings(model, [surface_forms(term, language, "term") for term in terms])
+    return {lesion: (lambda images, p=prompts[lesion]: text_guided_maps(model, images, p)) for lesion in range(len(terms))}
+
+
+def _probe_maps(model: Strategy, dataset: SegmentationDataset, size: int, batch: int) -> dict[int, Callable | None]:
+    """A logistic probe of each lesion's presence, fitted on the train split's pooled features."""
+    train: SegmentationSplit = dataset.split("train")
+    features = extract_features(model, train.images, np.arange(len(train.images)), size, batch,
+                                next(model.parameters()).device, None)
+    present = np.stack([np.asarray(train.masks[i]).reshape(len(dataset.lesion_names), -1).any(axis=1)
+                        for i in range(len(train.images))])
+    out: dict[int, Callable | None] = {}
+    for lesion in range(len(dataset.lesion_names)):
+        if len(set(present[:, lesion])) < 2:
+            out[lesion] = None
+            continue
+        probe = LogisticRegression(max_iter=2000).fit(features, present[:, lesion])
+        head = ProbeHead(model, probe.coef_, probe.intercept_)
+        out[lesion] = lambda images, h=head: probe_maps(h, model, images, 0)
+    return out
