@@ -203,13 +203,14 @@ class Workspace:
                                   lambda other: self.checkpoint(other, seed).model)
         with seeded(strategy_init_seed(name, seed)):
             model = strategy_class(context)
-        directory = self.root / f"{name}-{checkpoint_key(self.config, name, seed)}"
+        directory = self.checkpoint_directory(name, seed)
+        resume = self.root / "resume" / directory.name
 
         def train(out: Path | None) -> dict[str, Any]:
             _, ids, mask = self.tokens()
             c = self.config
             stats = (pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
-                              seed=seed, out_dir=out, device=self.device)
+                              seed=seed, out_dir=out, device=self.device, resume_dir=resume, save_every=c.launcher.save_every)
                      if strategy_class.pretrains else None)
             if out is not None:
                 tokenizer.save(out)
@@ -219,9 +220,19 @@ class Workspace:
                     **({"weights_loaded": loaded} if (loaded := weights_loaded(model)) else {})}
 
         meta = self._cached(directory, model, f"checkpoint {name} (seed {seed})", train, force)
+        if resume.exists() and is_main_process():  # published: the resume state has served
+            remove_tree(resume)
         model.to(self.device).eval()
         self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta)
         return self._checkpoints[(name, seed)]
+
+    def checkpoint_directory(self, name: str, seed: int) -> Path:
+        """Where the `name` checkpoint of run seed `seed` is cached."""
+        return self.root / f"{name}-{checkpoint_key(self.config, name, seed)}"
+
+    def has_checkpoint(self, name: str, seed: int) -> bool:
+        """The checkpoint is cached whole (its meta.json written last)."""
+        return (self.checkpoint_directory(name, seed) / "meta.json").exists()
 
     def _text_diagnostic(self, model: Strategy) -> float | None:
         """Text-only zero-shot macro AUC of the trained text tower on the corpus validation
