@@ -26,8 +26,8 @@ from vlpbench.core.registry import STRATEGIES, TASKS
 from vlpbench.engine.job_status import effective_state, read_status, stderr_tail, write_status
 from vlpbench.engine.run_cache import Workspace
 from vlpbench.engine.slurm import submit_to_slurm
-from vlpbench.engine.units import EvaluateUnit, Unit, UnitJob, run_with_status
-from vlpbench.engine.worker import LOCAL_TIMEOUT_MIN, Worker
+from vlpbench.engine.units import EvaluateUnit, Unit, UnitJob
+from vlpbench.engine.worker import LOCAL_TIMEOUT_MIN, Worker, run_unit
 
 POLL_S = 0.5
 
@@ -47,15 +47,17 @@ def launch(config: RunConfig, units: list[Unit]) -> list[str] | None:
     folder = launcher_folder(config)
     if kind == "slurm":
         ids = submit_to_slurm(config, units, folder)
-        make_console().print(f"submitted {len(ids)} Slurm job(s) ({', '.join(sorted(set(ids.values())))}); "
-                             f"follow them with `bench status --results {config.results_dir}`", soft_wrap=True)
+        submissions = sorted({job_id.split("_")[0] for job_id in ids.values()})
+        make_console().print(f"submitted {len(ids)} Slurm job(s) in {len(submissions)} sbatch submission(s) "
+                             f"({', '.join(submissions)}); they write their records into {config.results_dir}: "
+                             f"follow them with `bench status --results {config.results_dir}`", soft_wrap=True, highlight=False)
         return None
     if kind == "debug":
         executor = submitit.DebugExecutor(folder=folder)
         return [outcome for unit in units for outcome in executor.submit(UnitJob(unit)).result()]
     if min(slots, len(units)) <= 1:
-        workspace = Workspace(config)
-        return [outcome for unit in units for outcome in run_with_status(unit, workspace)]
+        workspace, ranks = Workspace(config), config.launcher.pretrain_ranks or 1
+        return [outcome for unit in units for outcome in run_unit(unit, workspace, ranks, str(folder))]
     return _run_workers(config, units, min(slots, len(units)), folder)
 
 

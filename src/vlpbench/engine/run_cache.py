@@ -91,7 +91,8 @@ class Workspace:
         #: cache folders this process computed and those it found made (by itself earlier or another process)
         self.computed: list[str] = []
         self.reused: list[str] = []
-        self.sweep()
+        if is_main_process():  # another rank's sweep would take rank 0's temp folders for a dead writer's
+            self.sweep()
 
     def sweep(self) -> None:
         """Remove what killed processes left in the run directory: temp files whose writer is
@@ -260,8 +261,8 @@ class Workspace:
         with claim(directory, what, enabled=not is_distributed()):
             if not force and (meta := self._complete(directory)) is not None:  # made while we waited
                 return self._load(directory, module, meta)
-            for stale in directory.parent.glob(f".{directory.name}.tmp-*"):  # a dead claimant's (we hold the lock)
-                remove_tree(stale)
+            for stale in directory.parent.glob(f".{directory.name}.tmp-*") if is_main_process() else ():
+                remove_tree(stale)  # a dead claimant's (we hold the lock; under torchrun, rank 0's own is in the making)
             if directory.exists() and not force:
                 print_warning(f"cached {what} {directory} is incomplete (no meta.json: a save interrupted by an "
                               "older version); recomputing it")

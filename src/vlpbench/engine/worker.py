@@ -21,6 +21,7 @@ import submitit
 from vlpbench.core.atomic import pid_alive
 from vlpbench.core.claims import claim
 from vlpbench.core.console import make_console
+from vlpbench.core.distributed import is_distributed
 from vlpbench.core.progress import set_progress_enabled
 from vlpbench.core.threads import limit_threads
 from vlpbench.engine.job_status import read_status, write_status
@@ -71,10 +72,7 @@ class Worker(submitit.helpers.Checkpointable):
             if not held or read_status(unit.status).get("state") in FINISHED:
                 return False
             try:
-                if isinstance(unit, PretrainUnit) and self.ranks > 1:
-                    run_ranks(unit, self.ranks, self.folder)
-                else:
-                    run_with_status(unit, workspace)
+                run_unit(unit, workspace, self.ranks, self.folder)
             except Exception:  # its state says failed (run_with_status); the other units go on
                 make_console(stderr=True).print(f"unit {unit.name} failed:\n{traceback.format_exc()}", soft_wrap=True,
                                                 highlight=False, markup=False)
@@ -82,6 +80,15 @@ class Worker(submitit.helpers.Checkpointable):
 
 
 FINISHED = ("done", "failed")
+
+
+def run_unit(unit: Unit, workspace: Workspace, ranks: int, folder: str) -> list[str]:
+    """Run `unit` here, or, a pretraining unit with `ranks` > 1 outside torchrun, as a local job
+    of that many processes; the outcomes of its records."""
+    if isinstance(unit, PretrainUnit) and ranks > 1 and not is_distributed():
+        run_ranks(unit, ranks, folder)
+        return []
+    return run_with_status(unit, workspace)
 
 
 def run_ranks(unit: PretrainUnit, ranks: int, folder: str) -> None:
