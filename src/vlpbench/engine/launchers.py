@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import submitit
 
@@ -78,7 +80,7 @@ def _run_workers(config: RunConfig, units: list[Unit], workers: int, folder: Pat
     executor = submitit.LocalExecutor(folder=folder)
     executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
     worker = Worker(units, os.getpid(), config.threads or 1, str(folder), config.launcher.pretrain_ranks or 1)
-    with executor.batch():
+    with single_threaded_libraries(config.threads or 1), executor.batch():  # submitted as batch() exits
         jobs = [executor.submit(worker) for _ in range(workers)]
     try:
         _follow(units, jobs)
@@ -94,6 +96,24 @@ def _run_workers(config: RunConfig, units: list[Unit], workers: int, folder: Pat
         report_failures(failed, statuses, [job for job in jobs if _ended_badly(job)])
     return [outcome for status in statuses.values() for outcome, count in status.get("outcomes", {}).items()
             for _ in range(count)]
+
+
+@contextmanager
+def single_threaded_libraries(threads: int) -> Iterator[None]:
+    """Environment the worker jobs start with: every OpenMP/BLAS pool at `threads` from the start
+    (`limit_threads` reaches only the libraries loaded when it runs; one loaded later with its
+    default pool — scikit-learn's, scipy's — spins beside the other worker on a busy machine)."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(threads) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _ended_badly(job: submitit.Job) -> bool:
