@@ -65,7 +65,8 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     compute pool of this process."""
     given = {
         "runs_dir": ("--runs", args.runs), "results_dir": ("--results", args.results), "device": ("--device", args.device),
-        "workers": ("--workers", getattr(args, "workers", None)), "eval.data_root": ("--data-root", args.data_root),
+        "workers": ("--workers", getattr(args, "workers", None)), "launcher.kind": ("--launcher", getattr(args, "launcher", None)),
+        "launcher.max_parallel": ("--max-parallel", getattr(args, "max_parallel", None)), "eval.data_root": ("--data-root", args.data_root),
         "eval.seeds": ("--seeds", getattr(args, "seeds", None)), "eval.fractions": ("--fraction", getattr(args, "fraction", None)),
         "eval.skip_bad_images": ("--skip-bad-images", getattr(args, "skip_bad_images", None) or None),
     }

@@ -32,6 +32,9 @@ def _run_parser(commands_: Subparsers) -> None:
     run.add_argument("--skip-bad-images", action="store_true", help="skip undecodable images and count them")
     run.add_argument("--force", action="store_true", help="redo pretraining and existing records")
     run.add_argument("--workers", type=int, help="worker processes of one thread each (default 1; 2 on a 2-core machine)")
+    run.add_argument("--launcher", help="local (default: this machine), slurm (submit jobs through submitit) or debug "
+                                        "(in this process, pdb on failure)")
+    run.add_argument("--max-parallel", type=int, help="jobs running at once (local: like --workers; slurm: array elements)")
     add_config_arguments(run)
 
 
@@ -110,7 +113,13 @@ def _plot_parser(commands_: Subparsers) -> None:
     add_config_arguments(plot)
 
 
-PARSERS = (_run_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _new_parser,
+def _status_parser(commands_: Subparsers) -> None:
+    status = commands_.add_parser("status", help="done / running / failed / missing cells of the grids in a results folder")
+    status.add_argument("--results", type=Path, default=Path("results"))
+    status.add_argument("--cells", action="store_true", help="list every unfinished cell, not only counts per job")
+
+
+PARSERS = (_run_parser, _status_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _new_parser,
            _speed_parser, _study_parser, _plot_parser)
 
 

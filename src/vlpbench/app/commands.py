@@ -22,6 +22,7 @@ from vlpbench.datasets.labels.converter import ReportConverter
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.labels.label_csv import label_reports_csv
 from vlpbench.engine.grid import run_grid
+from vlpbench.engine.grid_status import CELL_STATES, grid_statuses
 from vlpbench.report.leaderboard import build_leaderboards
 from vlpbench.report.summary import summary_tables
 
@@ -35,6 +36,27 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if is_main_process():
         for table in summary_tables(records):
             console.print(table)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    grids = grid_statuses(args.results)
+    if not grids:
+        console.print(f"no launched grid under {args.results} (grids run before launchers kept no job states)", highlight=False)
+    for grid in grids:
+        counts = grid.counts()
+        console.print(f"{grid.grid}: " + ", ".join(f"{counts[state]} {state}" for state in CELL_STATES), highlight=False)
+        table = Table(title_justify="left")
+        for column in ("unit", "job", "state", *CELL_STATES, "error"):
+            table.add_column(column)
+        for row in grid.units:
+            table.add_row(row.unit, row.job_id, row.state, *(str(len(row.cells.get(s, []))) for s in CELL_STATES), row.error)
+        console.print(table)
+        if args.cells:
+            for row in grid.units:
+                for state in CELL_STATES[1:]:
+                    for cell in row.cells.get(state, []):
+                        console.print(f"{state:8} {cell}  ({row.unit}, job {row.job_id or '?'})", highlight=False, markup=False)
     return 0
 
 
