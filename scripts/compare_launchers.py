@@ -1,6 +1,6 @@
-"""Wall time of the smoke grid (`--strategy all --task all --profile smoke`) under the submitit
-local launcher against the hand-written `--workers` pool of an older checkout, one run each on
-the same cores, fresh run and results folders, and whether their records are equal.
+"""Wall time of the smoke grid (every strategy × every task both checkouts know, `--profile smoke`)
+under the submitit local launcher against the hand-written `--workers` pool of an older checkout,
+one run each on the same cores, fresh run and results folders, and whether their records are equal.
 
     python scripts/compare_launchers.py --old /path/to/old/checkout [--workers 2] [--out DIR]
 
@@ -18,12 +18,19 @@ import tempfile
 import time
 from pathlib import Path
 
-GRID = ["run", "--strategy", "all", "--task", "all", "--profile", "smoke"]
+NAMES = "from vlpbench.core.registry import STRATEGIES, TASKS; print(','.join(STRATEGIES.names())); print(','.join(TASKS.names()))"
 
 
-def timed_run(src: Path, out: Path, extra: list[str]) -> float:
+def registered(src: Path) -> tuple[set[str], set[str]]:
+    """The strategy and task names a checkout registers."""
+    lines = subprocess.run([sys.executable, "-c", NAMES], env={**os.environ, "PYTHONPATH": str(src)}, check=True,
+                           capture_output=True, text=True).stdout.split()
+    return set(lines[-2].split(",")), set(lines[-1].split(","))
+
+
+def timed_run(src: Path, out: Path, grid: list[str], extra: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    command = [sys.executable, "-m", "vlpbench", *GRID, "--runs", str(out / "runs"), "--results", str(out / "results"), *extra]
+    command = [sys.executable, "-m", "vlpbench", *grid, "--runs", str(out / "runs"), "--results", str(out / "results"), *extra]
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -41,8 +48,12 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="compare-launchers-"))
     new_src = Path(__file__).resolve().parents[1] / "src"
-    old_s = timed_run(args.old.resolve() / "src", out / "old", ["--workers", str(args.workers)])
-    new_s = timed_run(new_src, out / "new", ["--launcher", "local", "--workers", str(args.workers)])
+    (old_strategies, old_tasks), (new_strategies, new_tasks) = registered(args.old.resolve() / "src"), registered(new_src)
+    grid = ["run", "--strategy", ",".join(sorted(old_strategies & new_strategies)),
+            "--task", ",".join(sorted(old_tasks & new_tasks)), "--profile", "smoke"]
+    print(f"grid: {' '.join(grid)}")
+    old_s = timed_run(args.old.resolve() / "src", out / "old", grid, ["--workers", str(args.workers)])
+    new_s = timed_run(new_src, out / "new", grid, ["--launcher", "local", "--workers", str(args.workers)])
     old, new = metrics(out / "old" / "results"), metrics(out / "new" / "results")
     print(f"old --workers {args.workers} pool: {old_s:.1f} s, {len(old)} records")
     print(f"submitit local launcher, {args.workers} workers: {new_s:.1f} s, {len(new)} records")
