@@ -6,8 +6,8 @@ activation map (`_gradcam.py`: text-guided for strategies with a text tower — 
 lesion's knowledge-base term in the text encoder's language; a linear probe's logit otherwise,
 the probe fitted on the train split's lesion presence) is scored against the lesion's mask
 (`_loc_metrics.py`): pointing-game hit, share of the map's energy inside the mask, and the map's
-pixel AUC. Metrics are means over the (image, lesion) pairs in %, overall and per lesion; the
-record also carries the chance levels (a random map's expected pointing and energy: the mean
+pixel AUC. Metrics are means over the (image, lesion) pairs in %; the record also carries them
+per lesion type and the chance levels (a random map's expected pointing and energy: the mean
 mask area share). Deterministic for a checkpoint: one record per pretraining run.
 """
 
@@ -73,8 +73,9 @@ class Localisation(Task):
         metrics = {metric: float(np.nanmean(values)) for metric, values in scores.items() if values}
         area = float(100.0 * masks.reshape(*masks.shape[:2], -1).mean(axis=2)[masks.reshape(*masks.shape[:2], -1).any(axis=2)].mean())
         extra = {"target": "text" if model.has_text_tower else "probe", "pairs": len(scores["auc"]),
-                 "chance": {"pointing": area, "energy": area, "auc": 50.0}}
-        return TaskResult(metrics={k: round(v, 4) for k, v in {**metrics, **per_lesion}.items()}, extra=extra)
+                 "chance": {"pointing": area, "energy": area, "auc": 50.0},
+                 "per_lesion": {k: round(v, 4) for k, v in per_lesion.items()}}
+        return TaskResult(metrics={k: round(v, 4) for k, v in metrics.items()}, extra=extra)
 
 
 def maps_by_lesion(model: Strategy, dataset: SegmentationDataset, size: int, batch: int) -> dict[int, Callable | None]:
