@@ -22,15 +22,20 @@ def has_pca(t: pd.DataFrame) -> bool:
     return any(isinstance(extra, dict) and "pca" in extra for extra in t["extra"])
 
 
-def pca_figure(t: pd.DataFrame, strategies: list[str], title: str, stem: Path) -> list[Path]:
-    """One 3-D scatter per strategy (its lowest seed's record), in `strategies` order."""
-    matplotlib, plt = pyplot()
+def pca_panels(t: pd.DataFrame, strategies: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(strategy, PCA points, first categories) of each strategy's lowest-seed record, in `strategies` order."""
     panels = []
     for strategy in strategies:
         rows = t[(t["strategy"] == strategy) & t["extra"].map(lambda e: isinstance(e, dict) and "pca" in e)]
         if len(rows):
             extra = rows.sort_values("seed").iloc[0]["extra"]
             panels.append((strategy, np.asarray(extra["pca"], dtype=float), np.asarray(extra["first_category"])))
+    return panels
+
+
+def pca_figure(panels: list[tuple[str, np.ndarray, np.ndarray]], title: str, stem: Path) -> list[Path]:
+    """One 3-D scatter per panel (`pca_panels`)."""
+    matplotlib, plt = pyplot()
     with matplotlib.rc_context({**STYLE, **cjk_rc()}):
         rows_n = math.ceil(len(panels) / COLUMNS)
         figure = plt.figure(figsize=(3.0 * COLUMNS, 3.0 * rows_n + 0.4))

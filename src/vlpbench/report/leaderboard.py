@@ -29,7 +29,8 @@ from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
 from vlpbench.report.external import external_section, is_external, vilref_tables
-from vlpbench.report.geometry_figures import has_pca, pca_figure
+from vlpbench.report.figure_pool import FigurePool
+from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
 from vlpbench.report.rank_statistics import (
     TaskStatistics,
     metric_name,
@@ -467,23 +468,24 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
 
 
 def _statistics(t: pd.DataFrame, task: str, strategies: list[str], metric: str, baseline: str, margin: float,
-                out_dir: Path) -> tuple[list[str], list[Path], TaskStatistics]:
-    """The footer's "Statistics" section of one task, its two CSVs and its two figures (and the statistics)."""
+                out_dir: Path, figures: FigurePool) -> tuple[list[str], list[Path], TaskStatistics]:
+    """The footer's "Statistics" section of one task, its two CSVs and its two figures (queued on
+    `figures`), and the statistics."""
     ts = task_statistics(t, metric, strategies, baseline, margin)
-    paths, figures = [], []
+    paths, svgs = [], []
     if len(ts.blocks) >= 2 and ts.blocks.shape[1] >= 2:
         names = list(ts.blocks.columns)
         ranks = ts.per_strategy.set_index("strategy")["mean_rank"]
         name = metric_name(metric)
-        paths += cd_diagram(ranks, p_matrix(ts.pairwise, names), f"{task}: mean rank on {name} over {len(ts.blocks)} blocks "
-                            "(bars: Holm-adjusted Wilcoxon p ≥ 0.05)", out_dir / "figures" / f"cd-{task}")
-        paths += winrate_heatmap(win_rate_matrix(ts.blocks), f"{task}: share of {len(ts.blocks)} blocks where A beats B on {name}",
-                                 out_dir / "figures" / f"winrate-{task}")
-        figures = [p.relative_to(out_dir).as_posix() for p in paths if p.suffix == ".svg"]
+        paths += figures.draw(cd_diagram, ranks, p_matrix(ts.pairwise, names), f"{task}: mean rank on {name} over "
+                              f"{len(ts.blocks)} blocks (bars: Holm-adjusted Wilcoxon p ≥ 0.05)", out_dir / "figures" / f"cd-{task}")
+        paths += figures.draw(winrate_heatmap, win_rate_matrix(ts.blocks), f"{task}: share of {len(ts.blocks)} blocks where "
+                              f"A beats B on {name}", out_dir / "figures" / f"winrate-{task}")
+        svgs = [p.relative_to(out_dir).as_posix() for p in paths if p.suffix == ".svg"]
     per_strategy, pairwise = statistics_frames(ts, task)
     paths.append(_write_csv(out_dir / f"{task}-statistics.csv", per_strategy))
     paths.append(_write_csv(out_dir / f"{task}-pairwise.csv", pairwise))
-    return statistics_lines(ts, task, figures), paths, ts
+    return statistics_lines(ts, task, svgs), paths, ts
 
 
 def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm", baseline: str = "clip",
@@ -507,6 +509,13 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     run_logs = read_run_logs(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with FigurePool() as figures:
+        return sorted(_build(everything_loaded, run_logs, out_dir, correction, baseline, margin, html, figures))
+
+
+def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Path, correction: str, baseline: str,
+           margin: float, html: Path | None, figures: FigurePool) -> list[Path]:
+    """`build_leaderboards` once the records are loaded; figures are drawn by `figures`, in parallel."""
     written, ablation_md, ablation_csv, pages = [], [], [], []
     task_tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
     external, df = everything_loaded[is_external(everything_loaded)], everything_loaded[~is_external(everything_loaded)]
@@ -517,7 +526,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     if (tables := vilref_tables(everything_loaded, _strategy_key)) is not None:
         written.append(_write(out_dir / "foundation-models.md", tables))
     if df.empty:
-        return sorted(written)
+        return written
     for task, everything in df.groupby("task", sort=True):
         t, replicates = everything[~everything["replicate"]], everything[everything["replicate"]]
         ext = external[(external["task"] == task) & ~external["replicate"]]
@@ -528,8 +537,8 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
             markdown, cells, _ = _table(t, strategies, expected, correction, ranked=False)
             figure = []
             if has_pca(t):
-                written += pca_figure(t, strategies, f"{task}: first 3 principal components of the image features "
-                                      "(first pretraining run)", out_dir / "figures" / f"pca-{task}")
+                written += figures.draw(pca_figure, pca_panels(t, strategies), f"{task}: first 3 principal components of the "
+                                        "image features (first pretraining run)", out_dir / "figures" / f"pca-{task}")
                 figure = ["", f"![PCA of the image features](figures/pca-{task}.svg)"]
             text = "\n".join([title, "", *_header(t, run_logs), "", markdown, "", _descriptive_legend(task), *figure,
                               *_warnings(t)])
@@ -538,7 +547,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
             continue
         markdown, cells, single_run = _table(t, strategies, expected, correction)
         metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
-        statistics, paths, ts = _statistics(t, task, strategies, metric, baseline, margin, out_dir)
+        statistics, paths, ts = _statistics(t, task, strategies, metric, baseline, margin, out_dir, figures)
         written += paths
         header, legend = [*_header(t, run_logs), covered_variance(t)], _legend(single_run, correction)
         variance, warning_lines = variance_lines(t, replicates, metric, strategies), _warnings(t)
@@ -574,6 +583,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     prompts = prompt_frames(records)
     prompt_paths = prompt_sensitivity(records, out_dir, prompts)
     written += prompt_paths
+    figures.wait()  # every figure is on disk before the site copies them
     if html is not None:
         if prompts is not None:
             prompts.download = next((p for p in prompt_paths if p.suffix == ".csv"), None)
@@ -582,7 +592,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
                     images=sorted((out_dir / "figures").glob("tsne-*.png")))
         written += write_site(Path(html), site)
-    return sorted(written)
+    return written
 
 
 def _task_page(task: str, t: pd.DataFrame, strategies: list[str], header: list[str], legend: str, cells: pd.DataFrame,
