@@ -12,7 +12,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model_fixtures import FAMILIES, IMG, chinese_clip_state, flair, retfound_mae
+from model_fixtures import (
+    FAMILIES,
+    IMG,
+    RESNET_EMBED,
+    RESNET_LAYERS,
+    RESNET_WIDTH,
+    chinese_clip,
+    chinese_clip_state,
+    flair,
+    modified_resnet,
+    retfound_mae,
+)
 from vlpbench.app.cli import main
 from vlpbench.core.config import resolve_config
 from vlpbench.core.errors import VlpbenchError
@@ -155,6 +166,30 @@ def test_chinese_clip_key_map_reproduces_the_original_forward(tmp_path):
     ids, mask = model.text_encoder.tokenize(["眼底出血", "视盘水肿"])
     expected_text = F.normalize(bert(ids, attention_mask=mask)[0][:, 0] @ state["text_projection"], dim=-1)
     torch.testing.assert_close(model.text_embedding(["眼底出血", "视盘水肿"]), expected_text, atol=1e-4, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_chinese_clip_resnet_key_map_reproduces_the_original_modified_resnet(tmp_path):
+    model = _model("vilref-rn50", tmp_path)
+    reference = modified_resnet()  # the same seeded module the fixture file holds
+    pixels = torch.rand(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(0))
+    clip_input = (pixels - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+    expected = F.normalize(reference(clip_input), dim=-1)
+    torch.testing.assert_close(model.image_embedding((pixels - 0.5) / 0.5), expected, atol=1e-4, rtol=1e-4)
+    assert model.describe() == f"ModifiedResNet{RESNET_LAYERS} w{RESNET_WIDTH} ({RESNET_WIDTH * 32}-d) @{IMG}px"
+    bigger = torch.rand(1, 3, 2 * IMG, 2 * IMG)  # the attention pool's position embedding is resampled
+    assert model.image_embedding(bigger).shape == (1, RESNET_EMBED)
+
+
+def test_a_vit_file_for_a_resnet_row_and_back_is_refused(tmp_path):
+    (tmp_path / "vit").mkdir()
+    wrong = [s.replace("model.vilref.", "model.vilref-rn50.") for s in chinese_clip(tmp_path / "vit", "vilref")]
+    with pytest.raises(VlpbenchError, match=r"vilref-rn50 weights .*: a VisualTransformer \(ViT\) checkpoint, expected a ModifiedResNet"):
+        build_model(resolve_config("smoke", overrides=wrong), "vilref-rn50")
+    resnet = chinese_clip(tmp_path, "cn-clip-rn50", tower="resnet")
+    back = [s.replace("model.cn-clip-rn50.", "model.cn-clip.") for s in resnet]
+    with pytest.raises(VlpbenchError, match=r"cn-clip weights .*: a ModifiedResNet \(RN50\) checkpoint, expected a VisualTransformer"):
+        build_model(resolve_config("smoke", overrides=back), "cn-clip")
 
 
 def test_a_model_row_is_planned_like_a_strategy_and_once_on_deterministic_tasks(tmp_path):
