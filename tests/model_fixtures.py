@@ -6,12 +6,14 @@ the `--set` overrides that point the family at them and shrink its architecture 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import OrderedDict
 from pathlib import Path
 
 import timm
 import torch
 import torch.nn.functional as F
+import transformers
 from safetensors.torch import save_file
 from transformers import BertConfig, BertModel, BertTokenizer
 
@@ -290,9 +292,68 @@ def timm_test_vit(folder: Path) -> list[str]:
     return [f"model.timm.weights={path}", f"model.timm.img_size={IMG}"]
 
 
+#: pixel statistics of the hf-clip fixtures' image processor (not CLIP's, so a test can tell)
+HF_MEAN, HF_STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+CLIP_WORDS = ["fundus", "photograph", "of", "a", "normal", "no", "hemorrhage", "exudate", "glaucoma", "diabetic", "retinopathy"]
+
+
+def _clip_tokenizer() -> transformers.CLIPTokenizer:
+    """A byte-level BPE CLIP tokenizer over letters and a few whole words (merges spelling them)."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    merges = []
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        vocab.setdefault(letter, len(vocab))
+        vocab.setdefault(f"{letter}</w>", len(vocab))
+    for word in CLIP_WORDS:
+        pieces = [*word[:-1], f"{word[-1]}</w>"]
+        while len(pieces) > 1:  # merge left to right: f+u, fu+n, …
+            merges.append((pieces[0], pieces[1]))
+            pieces = [pieces[0] + pieces[1], *pieces[2:]]
+            vocab.setdefault(pieces[0], len(vocab))
+    return transformers.CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def hf_clip_folder(directory: Path, kind: str = "clip") -> torch.nn.Module:
+    """A tiny random `CLIPModel` (or `ChineseCLIPModel`) saved with save_pretrained (safetensors),
+    its tokenizer and an image processor config, as a Hugging Face hub folder holds them."""
+    directory.mkdir(parents=True)
+    vision = dict(hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=2, intermediate_size=64, image_size=IMG, patch_size=8)
+    torch.manual_seed(9)
+    if kind == "clip":
+        tokenizer = _clip_tokenizer()
+        text = dict(vocab_size=len(tokenizer), hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=2,
+                    intermediate_size=64, max_position_embeddings=40, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+        model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+    else:
+        (directory / "vocab.txt").write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+        tokenizer = BertTokenizer(str(directory / "vocab.txt"))
+        text = dict(vocab_size=len(WORDS), hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=2, intermediate_size=64,
+                    max_position_embeddings=64)
+        model = transformers.ChineseCLIPModel(transformers.ChineseCLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+    model.eval().save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    processor = {"image_processor_type": "CLIPImageProcessor", "crop_size": {"height": IMG, "width": IMG},
+                 "size": {"shortest_edge": IMG}, "image_mean": HF_MEAN, "image_std": HF_STD}
+    (directory / "preprocessor_config.json").write_text(json.dumps(processor), encoding="utf-8")
+    return model
+
+
+def hf_clip(folder: Path) -> list[str]:
+    """`hf-clip:tiny-clip`: a CLIPModel folder under the root `folder`."""
+    hf_clip_folder(folder / "tiny-clip")
+    return [f"model.hf-clip.root={folder}"]
+
+
+def hf_chinese_clip(folder: Path) -> list[str]:
+    """`hf-clip:tiny-cn-clip`: a ChineseCLIPModel folder under the root `folder`."""
+    hf_clip_folder(folder / "tiny-cn-clip", "chinese_clip")
+    return [f"model.hf-clip.root={folder}"]
+
+
 #: row name → (fixture builder, has a text tower)
 FAMILIES = {
     "retfound-mae": (retfound_mae, False), "retfound-dinov2": (retfound_dinov2, False), "dinov2": (dinov2, False),
     "visionfm": (visionfm, False), "flair": (flair, True), "keepfit": (keepfit, True), "cn-clip": (chinese_clip, True),
     "vilref": (vilref, True), "vilref-rn50": (vilref_rn50, True), "cn-clip-rn50": (cn_clip_rn50, True), "ret-clip": (ret_clip, True), "timm:test_vit": (timm_test_vit, False),
+    "hf-clip:tiny-clip": (hf_clip, True), "hf-clip:tiny-cn-clip": (hf_chinese_clip, True),
 }

@@ -37,7 +37,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.encoders.chinese_clip import TIMM_ARCH
 from vlpbench.encoders.tokenizer import HFTokenizer
 from vlpbench.encoders.towers import TextEncoder
-from vlpbench.models.base import CLIP_MEAN, CLIP_STD, ExternalImageEncoder, ExternalModel, take, timm_vit_state
+from vlpbench.models.base import CLIP_MEAN, CLIP_STD, ExternalImageEncoder, ExternalModel, take, timm_vit_state, vit_name
 
 #: the tensor that marks a `ModifiedResNet` image tower
 RESNET_KEY = "visual.attnpool.c_proj.weight"
@@ -105,7 +105,7 @@ class ChineseClipFormat(ExternalModel):
         depth = len({k.split(".")[3] for k in state if k.startswith("visual.transformer.resblocks.")})
         backbone = timm.create_model(TIMM_ARCH, pretrained=False, num_classes=0, img_size=self.options.img_size, patch_size=patch,
                                      embed_dim=width, depth=depth, num_heads=max(width // 64, 1))
-        self.visual_backbone = f"ViT-{'B' if width == 768 else 'L' if width == 1024 else f'd{width}'}/{patch}"
+        self.visual_backbone = vit_name(width, patch)
         proj = nn.Linear(width, state["visual.proj"].shape[1], bias=False)
         return ExternalImageEncoder(backbone, self.options.img_size, proj, self.mean, self.std)
 
