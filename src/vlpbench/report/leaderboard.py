@@ -28,7 +28,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
-from vlpbench.report.external import external_section, is_external, vilref_tables
+from vlpbench.report.external import external_section, external_tables, is_external, vilref_tables
 from vlpbench.report.geometry_figures import has_pca, pca_figure
 from vlpbench.report.rank_statistics import (
     TaskStatistics,
@@ -514,8 +514,10 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         t = external[(external["task"] == task) & ~external["replicate"]]
         lines = [f"# {_task_title(task)} (`{task}`)", "", *external_section(t, _metric_names(t))]
         written.append(_write(out_dir / f"{task}.md", "\n".join(lines) + "\n"))
+    foundation = None
     if (tables := vilref_tables(everything_loaded, _strategy_key)) is not None:
-        written.append(_write(out_dir / "foundation-models.md", tables))
+        foundation = _write(out_dir / "foundation-models.md", tables)
+        written.append(foundation)
     if df.empty:
         return sorted(written)
     for task, everything in df.groupby("task", sort=True):
@@ -550,6 +552,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
             # the statistics table becomes columns of the site's main table
             footer = [*variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
             pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
+            pages[-1].references = external_tables(ext, _metric_names(t)) if not ext.empty else []
         task_tables[task] = (t, strategies, expected)
     for family in _ablation_families():
         sections = []
@@ -580,7 +583,7 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         site = Site(header=_header(records, run_logs), tasks=pages, costs=_costs(records),
                     order=sorted(set(records["strategy"]), key=_strategy_key), baseline=baseline, margin=margin,
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
-                    images=sorted((out_dir / "figures").glob("tsne-*.png")))
+                    images=sorted((out_dir / "figures").glob("tsne-*.png")), foundation=foundation)
         written += write_site(Path(html), site)
     return sorted(written)
 
