@@ -91,6 +91,12 @@ def model_dir(options: HfClipOptions, argument: str) -> Path:
     return directory
 
 
+def _processor(directory: Path) -> dict[str, Any]:
+    """The folder's image processor config ({} without one: CLIP's statistics, the vision config's side)."""
+    path = directory / "preprocessor_config.json"
+    return _json(path) if path.is_file() else {}
+
+
 def _side(value: Any) -> int:
     """An image processor size entry (int, {"height", "width"} or {"shortest_edge"}) → its side (0: none)."""
     if isinstance(value, dict):
@@ -117,7 +123,7 @@ class HfClip(ExternalModel):
         directory = model_dir(options, argument)
         config = _json(directory / "config.json")
         vision = config.get("vision_config") or {}
-        processor = _json(directory / "preprocessor_config.json") if (directory / "preprocessor_config.json").is_file() else {}
+        processor = _processor(directory)
         side = options.img_size or _side(processor.get("crop_size")) or _side(processor.get("size")) or vision.get("image_size", 224)
         language = options.language or KINDS[config["model_type"]][1]
         return Inputs(side, language, vision.get("patch_size", 32), f"{directory / 'config.json'} vision_config.patch_size")
@@ -141,7 +147,7 @@ class HfClip(ExternalModel):
         self.hf_config = getattr(transformers, class_name).from_pretrained(str(directory), local_files_only=True)
         inputs = self.inputs(self.options, self.argument)
         self.language = inputs.language
-        processor = _json(directory / "preprocessor_config.json") if (directory / "preprocessor_config.json").is_file() else {}
+        processor = _processor(directory)
         mean, std = tuple(processor.get("image_mean", CLIP_MEAN)), tuple(processor.get("image_std", CLIP_STD))
         vision, text = self.hf_config.vision_config, self.hf_config.text_config
         backbone = vit_from_vision_config(vision, inputs.img_size)
