@@ -25,6 +25,17 @@ def floats(value: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.1,1.0, got {value!r}") from None
 
 
+def indices(value: str) -> list[int]:
+    """A comma-separated list of indices ≥ 0 (`0,4,7`)."""
+    try:
+        items = [int(item) for item in names(value)]
+    except (ValueError, argparse.ArgumentTypeError):
+        items = [-1]
+    if min(items) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated indices >= 0 such as 0,4,7, got {value!r}")
+    return items
+
+
 def positive_int(value: str) -> int:
     """An integer ≥ 1 (a count of steps, say)."""
     try:
@@ -54,7 +65,8 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     compute pool of this process."""
     given = {
         "runs_dir": ("--runs", args.runs), "results_dir": ("--results", args.results), "device": ("--device", args.device),
-        "workers": ("--workers", getattr(args, "workers", None)), "eval.data_root": ("--data-root", args.data_root),
+        "workers": ("--workers", getattr(args, "workers", None)), "launcher.kind": ("--launcher", getattr(args, "launcher", None)),
+        "launcher.max_parallel": ("--max-parallel", getattr(args, "max_parallel", None)), "eval.data_root": ("--data-root", args.data_root),
         "eval.seeds": ("--seeds", getattr(args, "seeds", None)), "eval.fractions": ("--fraction", getattr(args, "fraction", None)),
         "eval.skip_bad_images": ("--skip-bad-images", getattr(args, "skip_bad_images", None) or None),
     }

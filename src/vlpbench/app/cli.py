@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vlpbench._version import __version__
 from vlpbench.app import commands
-from vlpbench.app.arguments import add_config_arguments, floats, names, positive_int
+from vlpbench.app.arguments import add_config_arguments, floats, indices, names, positive_int
 from vlpbench.core.console import make_console, print_error
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import STRATEGIES
@@ -32,6 +32,9 @@ def _run_parser(commands_: Subparsers) -> None:
     run.add_argument("--skip-bad-images", action="store_true", help="skip undecodable images and count them")
     run.add_argument("--force", action="store_true", help="redo pretraining and existing records")
     run.add_argument("--workers", type=int, help="worker processes of one thread each (default 1; 2 on a 2-core machine)")
+    run.add_argument("--launcher", help="local (default: this machine), slurm (submit jobs through submitit) or debug "
+                                        "(in this process, pdb on failure)")
+    run.add_argument("--max-parallel", type=int, help="jobs running at once (local: like --workers; slurm: array elements)")
     add_config_arguments(run)
 
 
@@ -100,15 +103,23 @@ def _study_parser(commands_: Subparsers) -> None:
 
 
 def _plot_parser(commands_: Subparsers) -> None:
-    plot = commands_.add_parser("plot", help="figures")
-    plot.add_argument("name", choices=["tsne"])
-    plot.add_argument("--strategy", required=True)
+    plot = commands_.add_parser("plot", help="figures: tsne (ViLReF Fig 5), gradcam (ViLReF Fig 3)")
+    plot.add_argument("name", choices=["tsne", "gradcam"])
+    plot.add_argument("--strategy", required=True, type=names, help="one strategy (tsne) or several (gradcam), comma-separated")
     plot.add_argument("--dataset", required=True)
+    plot.add_argument("--lesion", help="gradcam: the lesion type whose maps are drawn")
+    plot.add_argument("--images", type=indices, help="gradcam: test image indices, e.g. 0,4,7 (default: first four with the lesion)")
     plot.add_argument("--out", type=Path, default=None)
     add_config_arguments(plot)
 
 
-PARSERS = (_run_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _new_parser,
+def _status_parser(commands_: Subparsers) -> None:
+    status = commands_.add_parser("status", help="done / running / failed / missing cells of the grids in a results folder")
+    status.add_argument("--results", type=Path, default=Path("results"))
+    status.add_argument("--cells", action="store_true", help="list every unfinished cell, not only counts per job")
+
+
+PARSERS = (_run_parser, _status_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _new_parser,
            _speed_parser, _study_parser, _plot_parser)
 
 

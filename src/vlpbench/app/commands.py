@@ -10,7 +10,7 @@ from rich.table import Table
 from vlpbench.app.arguments import config_from
 from vlpbench.app.data import preview_synthetic, write_synthetic
 from vlpbench.app.data_cards import write_data_cards
-from vlpbench.app.plot import tsne_figure
+from vlpbench.app.plot import gradcam_figure, tsne_figure
 from vlpbench.app.scaffold import new_strategy
 from vlpbench.app.speed import speed_table
 from vlpbench.app.study import label_entropy_study
@@ -22,6 +22,7 @@ from vlpbench.datasets.labels.converter import ReportConverter
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.labels.label_csv import label_reports_csv
 from vlpbench.engine.grid import run_grid
+from vlpbench.engine.grid_status import CELL_STATES, grid_statuses
 from vlpbench.report.leaderboard import build_leaderboards
 from vlpbench.report.summary import summary_tables
 
@@ -35,6 +36,27 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if is_main_process():
         for table in summary_tables(records):
             console.print(table)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    grids = grid_statuses(args.results)
+    if not grids:
+        console.print(f"no launched grid under {args.results} (grids run before launchers kept no job states)", highlight=False)
+    for grid in grids:
+        counts = grid.counts()
+        console.print(f"{grid.grid}: " + ", ".join(f"{counts[state]} {state}" for state in CELL_STATES), highlight=False)
+        table = Table(title_justify="left")
+        for column in ("unit", "job", "state", *CELL_STATES, "error"):
+            table.add_column(column)
+        for row in grid.units:
+            table.add_row(row.unit, row.job_id, row.state, *(str(len(row.cells.get(s, []))) for s in CELL_STATES), row.error)
+        console.print(table)
+        if args.cells:
+            for row in grid.units:
+                for state in CELL_STATES[1:]:
+                    for cell in row.cells.get(state, []):
+                        console.print(f"{state:8} {cell}  ({row.unit}, job {row.job_id or '?'})", highlight=False, markup=False)
     return 0
 
 
@@ -125,6 +147,13 @@ def cmd_study(args: argparse.Namespace, console: Console) -> int:
 def cmd_plot(args: argparse.Namespace, console: Console) -> int:
     if args.out is not None:
         expect_file(args.out, "--out")
-    path = tsne_figure(config_from(args), args.strategy, args.dataset, args.out)
+    if args.name == "gradcam":
+        if not args.lesion:
+            raise VlpbenchError("bench plot gradcam: --lesion is required (a lesion type of the dataset, e.g. hemorrhage)")
+        path = gradcam_figure(config_from(args), args.strategy, args.dataset, args.lesion, args.images, args.out)
+    elif len(args.strategy) != 1:
+        raise VlpbenchError(f"bench plot tsne: --strategy takes one strategy, got {len(args.strategy)}")
+    else:
+        path = tsne_figure(config_from(args), args.strategy[0], args.dataset, args.out)
     console.print(f"wrote {path}", highlight=False)
     return 0

@@ -177,6 +177,51 @@ class EvalConfig:
 
 
 @dataclass
+class SlurmJobOptions:
+    """sbatch options of one kind of job (pretraining or evaluation); null = the `launcher.slurm` value."""
+
+    partition: str | None = None
+    account: str | None = None
+    gpus_per_node: int | None = field(default=None, metadata=optional(at_least(0)))
+    cpus_per_task: int | None = field(default=None, metadata=optional(at_least(1)))
+    mem_gb: float | None = field(default=None, metadata=optional(at_least(0.0)))  # 0 = the partition's default
+    timeout_min: int | None = field(default=None, metadata=optional(at_least(1)))
+    extra: dict[str, Any] = field(default_factory=dict)  # more sbatch options, added to launcher.slurm.extra
+
+
+@dataclass
+class SlurmConfig:
+    """sbatch options of every job `bench run --launcher slurm` submits; `pretrain` and `evaluate`
+    override them per kind of job (a pretraining job gets one process per GPU)."""
+
+    partition: str = ""  # "" = the cluster's default partition
+    account: str = ""
+    gpus_per_node: int = field(default=1, metadata=at_least(0))
+    cpus_per_task: int = field(default=8, metadata=at_least(1))
+    mem_gb: float = field(default=0.0, metadata=at_least(0.0))  # 0 = the partition's default
+    timeout_min: int = field(default=1440, metadata=at_least(1))
+    extra: dict[str, Any] = field(default_factory=dict)  # more sbatch options, e.g. {qos: high, constraint: a100}
+    setup: list[str] = field(default_factory=list)  # shell lines run before the job (module load …, source venv)
+    pretrain: SlurmJobOptions = field(default_factory=SlurmJobOptions)
+    evaluate: SlurmJobOptions = field(default_factory=SlurmJobOptions)
+
+
+@dataclass
+class LauncherConfig:
+    """How `bench run` executes the grid's jobs (engine/launchers.py); never part of a hash."""
+
+    kind: str = field(default="local", metadata=one_of("local", "slurm", "debug"))
+    # jobs running at once: local = worker processes (0: `workers`), slurm = array elements (0: no cap)
+    max_parallel: int = field(default=0, metadata=at_least(0))
+    folder: str = field(default="", metadata=folder)  # submitit's pickles and logs ("" = <runs_dir>/launcher)
+    # pretraining steps between resume checkpoints (model + optimizer + step), 0 = none
+    save_every: int = field(default=500, metadata=at_least(0))
+    # processes (data-parallel ranks) of one pretraining job; 0 = one per GPU of a slurm pretraining job, 1 locally
+    pretrain_ranks: int = field(default=0, metadata=at_least(0))
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+@dataclass
 class RunConfig:
     """Everything a `bench run` depends on; `runs_dir`/`results_dir`/`device` are not hashed."""
 
@@ -194,9 +239,10 @@ class RunConfig:
     # torch intra-op threads; 0 = torch default (1 per worker when workers > 1)
     threads: int = field(default=0, metadata=at_least(0))
     workers: int = field(default=1, metadata=at_least(1))  # grid processes on this machine (`bench run --workers`)
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
 
 
-UNHASHED = ("runs_dir", "results_dir", "device", "threads", "workers")
+UNHASHED = ("runs_dir", "results_dir", "device", "threads", "workers", "launcher")
 
 #: Shared-section defaults per profile; a plugin's own per-profile overrides are in its metadata.
 PROFILES: dict[str, dict[str, Any]] = {
@@ -452,6 +498,10 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
             return None
         hint = next(arg for arg in args if arg is not type(None))
         origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise VlpbenchError(f"{source}: '{name}' expects a mapping, got {type(value).__name__} {value!r}")
+        return {str(k): v for k, v in value.items()}
     if origin is list:
         if not isinstance(value, list):
             value = [value]

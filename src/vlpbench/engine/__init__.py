@@ -1,1 +1,1 @@
-"""Run cache, pretraining loop, grid planning, the one evaluate-and-write path, parallel execution."""
+"""Run cache, pretraining loop (+ resume states), grid planning, units, the one evaluate-and-write path, launchers."""

@@ -10,7 +10,6 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -18,12 +17,14 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from vlpbench.core.config import PretrainConfig
+from vlpbench.core.console import make_console
 from vlpbench.core.distributed import is_main_process, rank, world_size
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.progress import progress_bar
 from vlpbench.core.seeding import augmentation_seed, seeded, torch_generator
 from vlpbench.datasets.base import PretrainCorpus
 from vlpbench.encoders.preprocessing import augment, load_batch, site_augment
+from vlpbench.engine.resume import load_training_state, save_training_state
 from vlpbench.strategies.base import Batch, Strategy
 
 
@@ -36,6 +37,7 @@ class PretrainStats:
     peak_memory_mb: float
     final_loss: float
     images_per_s: float
+    resumed_from: int = 0  # the saved step a requeued job continued from (0: trained in one go)
 
 
 def make_optimizer(strategy: Strategy, config: PretrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -57,50 +59,62 @@ def make_optimizer(strategy: Strategy, config: PretrainConfig) -> tuple[torch.op
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
-def optimizer_step_function(
-    strategy: Strategy, name: str, config: PretrainConfig, device: torch.device
-) -> Callable[[Batch, int], dict[str, float]]:
+class OptimizerStep:
     """One optimizer step for any strategy: forward (AMP on CUDA), NaN/inf check naming the
     strategy, step and loss parts, backward, gradient averaging across ranks, clipping, AdamW,
-    schedule, then the strategy's `after_step` hook. Returns the logged values."""
-    optimizer, scheduler = make_optimizer(strategy, config)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    schedule, then the strategy's `after_step` hook. Calling it returns the logged values; its
+    optimizer, schedule and scaler are saved with a resume state (`engine/resume.py`)."""
 
-    def step_once(batch: Batch, step: int) -> dict[str, float]:
-        with torch.autocast(device_type=device.type, enabled=use_amp):
+    def __init__(self, strategy: Strategy, name: str, config: PretrainConfig, device: torch.device) -> None:
+        self.strategy, self.name, self.config = strategy, name, config
+        self.optimizer, self.scheduler = make_optimizer(strategy, config)
+        self.use_amp = config.amp and device.type == "cuda"
+        self.device_type = device.type
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+    def __call__(self, batch: Batch, step: int) -> dict[str, float]:
+        strategy, optimizer = self.strategy, self.optimizer
+        with torch.autocast(device_type=self.device_type, enabled=self.use_amp):
             outputs = strategy.training_step(batch)
         loss = outputs["loss"]
         if not torch.isfinite(loss):
             parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in outputs.items())
-            raise VlpbenchError(f"strategy '{name}' step {step}: loss is not finite ({parts})")
+            raise VlpbenchError(f"strategy '{self.name}' step {step}: loss is not finite ({parts})")
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()
         _average_gradients(strategy)
-        scaler.unscale_(optimizer)
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(strategy.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+        self.scaler.unscale_(optimizer)
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(strategy.parameters(), self.config.grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        self.scheduler.step()
         strategy.after_step()
-        return {"lr": scheduler.get_last_lr()[0], **{k: float(v.detach()) for k, v in outputs.items()}}
+        return {"lr": self.scheduler.get_last_lr()[0], **{k: float(v.detach()) for k, v in outputs.items()}}
 
-    return step_once
+
+def optimizer_step_function(strategy: Strategy, name: str, config: PretrainConfig, device: torch.device) -> OptimizerStep:
+    """The step function `pretrain` uses (also timed by `bench speed`)."""
+    return OptimizerStep(strategy, name, config, device)
 
 
 def pretrain(
     strategy: Strategy, name: str, corpus: PretrainCorpus, token_ids: torch.Tensor, attention_mask: torch.Tensor,
     config: PretrainConfig, image_size: int, seed: int, out_dir: Path | None, device: torch.device,
+    resume_dir: Path | None = None, save_every: int = 0,
 ) -> PretrainStats:
-    """Train `strategy` for `config.steps` optimizer steps on the corpus' train split."""
+    """Train `strategy` for `config.steps` optimizer steps on the corpus' train split. With
+    `resume_dir`, continue from the state saved there (if any) and save one every `save_every`
+    steps (`engine/resume.py`)."""
     with seeded(seed):
-        return _train(strategy, name, corpus, token_ids, attention_mask, config, image_size, seed, out_dir, device)
+        return _train(strategy, name, corpus, token_ids, attention_mask, config, image_size, seed, out_dir, device,
+                      resume_dir, save_every)
 
 
 def _train(
     strategy: Strategy, name: str, corpus: PretrainCorpus, token_ids: torch.Tensor, attention_mask: torch.Tensor,
     config: PretrainConfig, image_size: int, seed: int, out_dir: Path | None, device: torch.device,
+    resume_dir: Path | None, save_every: int,
 ) -> PretrainStats:
     strategy.to(device).train()
     step_once = optimizer_step_function(strategy, name, config, device)
@@ -114,13 +128,19 @@ def _train(
         )
     augmentation = torch_generator(augmentation_seed(seed, rank()))
     labels = torch.from_numpy(np.asarray(corpus.labels, dtype=np.float32))
-    log_rows: list[dict[str, float]] = []
+    resumed = load_training_state(resume_dir, strategy, step_once, {"augmentation": augmentation})
+    first, earlier_s = (resumed["step"], resumed["wall_time_s"]) if resumed else (0, 0.0)
+    log_rows: list[dict[str, float]] = resumed["log_rows"] if resumed else []
+    if resumed and is_main_process():
+        make_console().print(f"pretrain {name}: resumed from step {first} ({resume_dir})", soft_wrap=True)
     batches = _batches(sampler, local_batch)
+    for _ in range(first):  # the data order continues where the saved run stopped
+        next(batches)
     start = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    with progress_bar(f"pretrain {name}", config.steps, enabled=is_main_process()) as advance:
-        for step in range(config.steps):
+    with progress_bar(f"pretrain {name}", config.steps - first, enabled=is_main_process()) as advance:
+        for step in range(first, config.steps):
             index = train_indices[next(batches)]
             images = augment(load_batch(corpus.images, index, image_size), augmentation)
             if config.site_augment > 0:
@@ -129,14 +149,17 @@ def _train(
             row = {"step": step, **step_once(batch, step)}
             log_rows.append(row)
             elapsed = time.perf_counter() - start
-            advance(f"loss {row['loss']:.4f} · {(step + 1) * config.batch_size / elapsed:.0f} img/s")
-    wall = time.perf_counter() - start
+            advance(f"loss {row['loss']:.4f} · {(step + 1 - first) * config.batch_size / elapsed:.0f} img/s")
+            if resume_dir is not None and save_every and (step + 1) % save_every == 0 and step + 1 < config.steps:
+                save_training_state(resume_dir, step + 1, strategy, step_once, {"augmentation": augmentation},
+                                    {"log_rows": log_rows, "wall_time_s": earlier_s + time.perf_counter() - start})
+    wall = earlier_s + time.perf_counter() - start
     if out_dir is not None and is_main_process():
         write_loss_log(log_rows, out_dir)
     return PretrainStats(
         steps=config.steps, wall_time_s=wall, peak_memory_mb=peak_memory_mb(device),
         final_loss=log_rows[-1]["loss"] if log_rows else float("nan"),
-        images_per_s=config.steps * config.batch_size / max(wall, 1e-9),
+        images_per_s=config.steps * config.batch_size / max(wall, 1e-9), resumed_from=first,
     )
 
 

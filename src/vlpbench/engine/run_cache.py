@@ -104,7 +104,8 @@ class Workspace:
         #: cache folders this process computed and those it found made (by itself earlier or another process)
         self.computed: list[str] = []
         self.reused: list[str] = []
-        self.sweep()
+        if is_main_process():  # another rank's sweep would take rank 0's temp folders for a dead writer's
+            self.sweep()
 
     def sweep(self) -> None:
         """Remove what killed processes left in the run directory: temp files whose writer is
@@ -221,13 +222,14 @@ class Workspace:
                                   lambda other: self.checkpoint(other, seed).model)
         with seeded(strategy_init_seed(name, seed)):
             model = strategy_class(context)
-        directory = self.root / f"{name}-{checkpoint_key(self.config, name, seed)}"
+        directory = self.checkpoint_directory(name, seed)
+        resume = self.root / "resume" / directory.name
 
         def train(out: Path | None) -> dict[str, Any]:
             _, ids, mask = self.tokens()
             c = self.config
             stats = (pretrain(model, name, self.corpus(), ids, mask, c.pretrain, c.encoders.image.img_size,
-                              seed=seed, out_dir=out, device=self.device)
+                              seed=seed, out_dir=out, device=self.device, resume_dir=resume, save_every=c.launcher.save_every)
                      if strategy_class.pretrains else None)
             if out is not None:
                 tokenizer.save(out)
@@ -237,6 +239,8 @@ class Workspace:
                     **({"weights_loaded": loaded} if (loaded := weights_loaded(model)) else {})}
 
         meta = self._cached(directory, model, f"checkpoint {name} (seed {seed})", train, force)
+        if resume.exists() and is_main_process():  # published: the resume state has served
+            remove_tree(resume)
         model.to(self.device).eval()
         self._checkpoints[(name, seed)] = Checkpoint(name, model, directory, meta.get("sha256", ""), meta, self.config)
         return self._checkpoints[(name, seed)]
@@ -260,6 +264,14 @@ class Workspace:
             self._checkpoints[(name, -1)] = Checkpoint(name, model, model.weights_path, f"model-{key}", meta,
                                                        model_config(self.config, name))
         return self._checkpoints[(name, -1)]
+
+    def checkpoint_directory(self, name: str, seed: int) -> Path:
+        """Where the `name` checkpoint of run seed `seed` is cached."""
+        return self.root / f"{name}-{checkpoint_key(self.config, name, seed)}"
+
+    def has_checkpoint(self, name: str, seed: int) -> bool:
+        """The checkpoint is cached whole (its meta.json written last); a released model always is."""
+        return is_model(name) or (self.checkpoint_directory(name, seed) / "meta.json").exists()
 
     def _text_diagnostic(self, model: Strategy) -> float | None:
         """Text-only zero-shot macro AUC of the trained text tower on the corpus validation
@@ -287,8 +299,8 @@ class Workspace:
         with claim(directory, what, enabled=not is_distributed()):
             if not force and (meta := self._complete(directory)) is not None:  # made while we waited
                 return self._load(directory, module, meta)
-            for stale in directory.parent.glob(f".{directory.name}.tmp-*"):  # a dead claimant's (we hold the lock)
-                remove_tree(stale)
+            for stale in directory.parent.glob(f".{directory.name}.tmp-*") if is_main_process() else ():
+                remove_tree(stale)  # a dead claimant's (we hold the lock; under torchrun, rank 0's own is in the making)
             if directory.exists() and not force:
                 print_warning(f"cached {what} {directory} is incomplete (no meta.json: a save interrupted by an "
                               "older version); recomputing it")

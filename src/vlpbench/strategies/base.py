@@ -74,14 +74,14 @@ class Strategy(nn.Module):
         """Parameter names kept out of weight decay (temperature, biases, norms by default)."""
         return {name for name, p in self.named_parameters() if p.ndim <= 1 or "logit_scale" in name}
 
-    @torch.no_grad()
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features before the projection: what probes and t-SNE use."""
+        """Pooled backbone features before the projection: what probes and t-SNE use (differentiable,
+        like `image_embedding`)."""
         return self.image_encoder.forward_features(images)
 
-    @torch.no_grad()
     def image_embedding(self, images: torch.Tensor) -> torch.Tensor:
-        """L2-normalised projected image embedding (zero-shot scoring)."""
+        """L2-normalised projected image embedding (zero-shot scoring). Differentiable: callers that
+        only score wrap it in `torch.no_grad()`; text-guided Grad-CAM needs its gradient."""
         return nn.functional.normalize(self.image_encoder(images), dim=-1)
 
     @torch.no_grad()

@@ -137,7 +137,6 @@ class Deit(DualEncoderStrategy):
         loss = (1 - alpha) * clip + alpha * distill
         return {"loss": loss, "clip": clip.detach(), "distill": distill.detach(), "logit_scale": scale.detach()}
 
-    @torch.no_grad()
     def image_embedding(self, images: torch.Tensor) -> torch.Tensor:
         """norm(norm(proj(cls)) + norm(dist_proj(dist))): the mean of the two heads' cosine logits."""
         cls, dist = self.token_embeddings(images)

@@ -123,7 +123,6 @@ class MFlag(Strategy):
         loss = align * self.use_align + orth * self.use_orth
         return {"loss": loss, "align": align.detach(), "orth": orth.detach()}
 
-    @torch.no_grad()
     def image_embedding(self, images: torch.Tensor) -> torch.Tensor:
         """normalize(p(z_v)), in the frozen text latent space."""
         return F.normalize(self.projector(self.image_encoder.forward_features(images)), dim=-1)

@@ -1,0 +1,98 @@
+"""Class activation maps of a strategy's image encoder with the maintained `grad-cam` package
+(pytorch-grad-cam's `GradCAM`, Selvaraju et al. 2017).
+
+Text-guided (ViLReF §IV-C 4, Fig 3): the target of image i for a class is the cosine between its
+L2-normalised image embedding and the class prompt's L2-normalised text embedding, so the map
+shows where the image matches the words. Image-only strategies have no text: their target is the
+class logit of a linear probe head fitted on their pooled features (`ProbeHead`).
+
+Target layer: the last transformer block's first LayerNorm for a ViT (pytorch-grad-cam's ViT
+recipe), its patch tokens reshaped to the patch grid (prefix tokens — class, distillation —
+dropped). For a ResNet the last block of the deepest stage whose map is at least `MIN_GRID`
+cells a side at the input size: layer4 (7 × 7) at 224 px as usual, but at 32 px layer4 is 1 × 1
+and carries no location, so layer2 (4 × 4) is read. Maps are ReLU'd and min–max scaled to
+[0, 1] per image at the input size (the package's own post-processing).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from vlpbench.strategies.base import Strategy
+
+MIN_GRID = 4
+
+
+class ProbeHead(nn.Module):
+    """`model.image_features` followed by a fixed linear head (one logit per class)."""
+
+    def __init__(self, model: Strategy, weight: np.ndarray, bias: np.ndarray) -> None:
+        super().__init__()
+        self.model = model
+        self.head = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            self.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.model.image_features(images))
+
+
+class ImageEmbedding(nn.Module):
+    """`model.image_embedding` as a module (the output text-guided targets compare to a prompt)."""
+
+    def __init__(self, model: Strategy) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.image_embedding(images)
+
+
+class PromptSimilarity:
+    """Grad-CAM target: cosine of a normalised image embedding with a normalised prompt embedding."""
+
+    def __init__(self, prompt: torch.Tensor) -> None:
+        self.prompt = prompt
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return (output * self.prompt.to(output.device)).sum(-1)
+
+
+def target_layer(model: Strategy, image_size: int) -> tuple[nn.Module, Callable | None]:
+    """The layer Grad-CAM reads at `image_size` and how its activations become (B, C, H, W)."""
+    backbone = model.image_encoder.backbone
+    if hasattr(backbone, "blocks"):  # timm VisionTransformer
+        prefix, grid = backbone.num_prefix_tokens, tuple(backbone.patch_embed.grid_size)
+
+        def reshape(tokens: torch.Tensor) -> torch.Tensor:
+            patches = tokens[:, prefix:, :]
+            return patches.reshape(patches.shape[0], *grid, patches.shape[-1]).permute(0, 3, 1, 2)
+
+        return backbone.blocks[-1].norm1, reshape
+    stages = [info for info in backbone.feature_info if info["module"].startswith(("layer", "stages"))]
+    usable = [info for info in stages if image_size // info["reduction"] >= MIN_GRID] or stages[:1]
+    return backbone.get_submodule(usable[-1]["module"])[-1], None
+
+
+def class_activation_maps(module: nn.Module, model: Strategy, images: torch.Tensor, targets: list) -> np.ndarray:
+    """(n, H, W) maps in [0, 1] of `module(images)` for one target per image."""
+    layer, reshape = target_layer(model, images.shape[-1])
+    with torch.enable_grad(), GradCAM(model=module, target_layers=[layer], reshape_transform=reshape) as cam:
+        return cam(input_tensor=images, targets=targets)
+
+
+def text_guided_maps(model: Strategy, images: torch.Tensor, prompt: torch.Tensor) -> np.ndarray:
+    """Maps of every image for one prompt embedding (D,)."""
+    return class_activation_maps(ImageEmbedding(model), model, images, [PromptSimilarity(prompt)] * len(images))
+
+
+def probe_maps(head: ProbeHead, model: Strategy, images: torch.Tensor, category: int) -> np.ndarray:
+    """Maps of every image for one probe logit."""
+    return class_activation_maps(head, model, images, [ClassifierOutputTarget(category)] * len(images))

@@ -1,0 +1,102 @@
+"""Grad-CAM localisation: the metrics on constructed maps (a map equal to the mask scores 100 %),
+the ViT token reshape, and text-guided / probe maps of tiny strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from test_strategies_plugins import make_context
+from vlpbench.core.registry import STRATEGIES
+from vlpbench.tasks._gradcam import ProbeHead, probe_maps, target_layer, text_guided_maps
+from vlpbench.tasks._loc_metrics import energy_inside, pixel_auc, pointing_hit
+from vlpbench.tasks.prompts import class_embeddings
+
+
+def lesion_mask(size: int = 16) -> np.ndarray:
+    mask = np.zeros((size, size), dtype=bool)
+    mask[3:6, 9:13] = True
+    return mask
+
+
+def test_a_map_equal_to_the_mask_scores_full_marks():
+    mask = lesion_mask()
+    heatmap = mask.astype(float)
+    assert pointing_hit(heatmap, mask) and energy_inside(heatmap, mask) == 1.0 and pixel_auc(heatmap, mask) == 1.0
+
+
+def test_an_inverted_map_scores_nothing():
+    mask = lesion_mask()
+    heatmap = (~mask).astype(float)
+    assert not pointing_hit(heatmap, mask) and energy_inside(heatmap, mask) == 0.0 and pixel_auc(heatmap, mask) == 0.0
+
+
+def test_a_constant_map_scores_chance():
+    mask = lesion_mask()
+    constant = np.full(mask.shape, 0.3)
+    assert energy_inside(constant, mask) == pytest.approx(mask.mean())  # the area share
+    assert pixel_auc(constant, mask) == pytest.approx(0.5)
+    assert pointing_hit(constant, mask) == bool(mask.flat[0])  # ties: the first pixel
+
+
+def test_energy_and_pointing_hand_case():
+    mask = np.array([[1, 0], [0, 0]], dtype=bool)
+    heatmap = np.array([[0.2, 0.6], [0.2, 0.0]])
+    assert energy_inside(heatmap, mask) == pytest.approx(0.2)
+    assert not pointing_hit(heatmap, mask) and pointing_hit(heatmap, ~mask)
+    assert pixel_auc(heatmap, mask) == pytest.approx(np.mean([0.2 > 0.6, 0.5, 0.2 > 0.0]))  # ties count half
+    assert np.isnan(pixel_auc(heatmap, np.zeros((2, 2), bool)))
+
+
+def test_vit_tokens_are_reshaped_onto_the_patch_grid():
+    model = STRATEGIES.get("clip")(make_context())
+    _, reshape = target_layer(model, 32)
+    backbone = model.image_encoder.backbone
+    rows, cols = backbone.patch_embed.grid_size
+    prefix = backbone.num_prefix_tokens
+    tokens = torch.arange(prefix + rows * cols, dtype=torch.float32)[None, :, None].repeat(1, 1, 2)
+    grid = reshape(tokens)
+    assert grid.shape == (1, 2, rows, cols)
+    assert grid[0, 0, 0, 1] == prefix + 1 and grid[0, 0, 1, 0] == prefix + cols  # row-major patches, prefix dropped
+
+
+def test_resnet_layer_keeps_a_spatial_grid():
+    model = STRATEGIES.get("clip-resnet")(make_context())
+    backbone = model.image_encoder.backbone
+    assert target_layer(model, 32)[0] is backbone.layer2[-1] and target_layer(model, 224)[0] is backbone.layer4[-1]
+
+
+@pytest.mark.parametrize("name", ["clip", "clip-resnet", "deit"])
+def test_text_guided_maps_follow_the_prompt(name):
+    torch.manual_seed(0)
+    model = STRATEGIES.get(name)(make_context()).eval()
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        prompts = class_embeddings(model, [["视网膜出血"], ["硬性渗出"]])
+    first, second = text_guided_maps(model, images, prompts[0]), text_guided_maps(model, images, prompts[1])
+    assert first.shape == (3, 32, 32) and first.min() >= 0 and first.max() <= 1
+    assert not np.allclose(first, second)  # the map depends on the words
+
+
+def test_probe_maps_for_an_image_only_strategy():
+    torch.manual_seed(0)
+    model = STRATEGIES.get("mae")(make_context()).eval()
+    images = torch.randn(2, 3, 32, 32)
+    dim = model.image_encoder.feature_dim
+    rng = np.random.default_rng(0)
+    maps = probe_maps(ProbeHead(model, rng.normal(size=(1, dim)), np.zeros(1)), model, images, 0)
+    flipped = probe_maps(ProbeHead(model, -rng.normal(size=(1, dim)), np.zeros(1)), model, images, 0)
+    assert maps.shape == (2, 32, 32) and not np.allclose(maps, flipped)
+
+
+def test_bench_plot_gradcam_draws_fig3_and_names_bad_lesions(tmp_path, capsys):
+    from vlpbench.app.cli import main
+
+    common = ["--dataset", "syn-idrid", "--profile", "smoke", "--runs", str(tmp_path / "runs")]
+    out = tmp_path / "gradcam.png"
+    assert main(["plot", "gradcam", "--strategy", "clip,mae", "--lesion", "hemorrhage", "--images", "0,1", "--out", str(out), *common]) == 0
+    assert out.stat().st_size > 0
+    capsys.readouterr()
+    assert main(["plot", "gradcam", "--strategy", "clip", "--lesion", "drusen", *common]) == 2
+    assert "--lesion 'drusen' is not a lesion of syn-idrid (has: hemorrhage" in capsys.readouterr().err
