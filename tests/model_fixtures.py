@@ -6,10 +6,14 @@ the `--set` overrides that point the family at them and shrink its architecture 
 from __future__ import annotations
 
 import argparse
+import json
+from collections import OrderedDict
 from pathlib import Path
 
 import timm
 import torch
+import torch.nn.functional as F
+import transformers
 from safetensors.torch import save_file
 from transformers import BertConfig, BertModel, BertTokenizer
 
@@ -136,9 +140,8 @@ def keepfit(folder: Path) -> list[str]:
     return flair(folder, "keepfit")
 
 
-def chinese_clip_state(folder: Path, text_head: str = "matrix") -> tuple[dict[str, torch.Tensor], Path]:
-    """Chinese-CLIP `CLIP.state_dict()` tensors (OpenAI VisualTransformer + BERT naming)."""
-    g = torch.Generator().manual_seed(7)
+def _visual_transformer(g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Chinese-CLIP `VisualTransformer` tensors (OpenAI-CLIP naming), patch 8, 16-d embedding."""
     grid, embed = IMG // 8, 16
     state = {"visual.conv1.weight": _randn(g, WIDTH, 3, 8, 8), "visual.class_embedding": _randn(g, WIDTH),
              "visual.positional_embedding": _randn(g, grid * grid + 1, WIDTH), "visual.proj": _randn(g, WIDTH, embed)}
@@ -152,6 +155,95 @@ def chinese_clip_state(folder: Path, text_head: str = "matrix") -> tuple[dict[st
                   f"{block}mlp.c_proj.weight": _randn(g, WIDTH, 4 * WIDTH), f"{block}mlp.c_proj.bias": _randn(g, WIDTH)}
         for norm in ("ln_1", "ln_2"):
             state |= {f"{block}{norm}.weight": 1 + _randn(g, WIDTH), f"{block}{norm}.bias": _randn(g, WIDTH)}
+    return state
+
+
+class Bottleneck(torch.nn.Module):
+    """Chinese-CLIP's `Bottleneck` (OFA-Sys/Chinese-CLIP `cn_clip/clip/model.py`, = T6Yang/ViLReF's),
+    transcribed: stride-1 convs, an avg-pool after conv2 and before the 1×1 shortcut when strided."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1, self.bn1 = nn.Conv2d(inplanes, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False), nn.BatchNorm2d(planes)
+        self.avgpool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+        self.conv3, self.bn3 = nn.Conv2d(planes, planes * 4, 1, bias=False), nn.BatchNorm2d(planes * 4)
+        self.downsample = None
+        if stride > 1 or inplanes != planes * 4:
+            self.downsample = nn.Sequential(OrderedDict([("-1", nn.AvgPool2d(stride)), ("0", nn.Conv2d(inplanes, planes * 4, 1, bias=False)),
+                                                         ("1", nn.BatchNorm2d(planes * 4))]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.avgpool(F.relu(self.bn2(self.conv2(out))))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ModifiedResNet(torch.nn.Module):
+    """Chinese-CLIP's `ModifiedResNet` + `AttentionPool2d`, transcribed (3-conv stem, avg-pool,
+    four bottleneck layers, attention pooling through `F.multi_head_attention_forward`)."""
+
+    def __init__(self, layers: list[int], output_dim: int, heads: int, input_resolution: int, width: int) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1, self.bn1 = nn.Conv2d(3, width // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width // 2)
+        self.conv2, self.bn2 = nn.Conv2d(width // 2, width // 2, 3, padding=1, bias=False), nn.BatchNorm2d(width // 2)
+        self.conv3, self.bn3 = nn.Conv2d(width // 2, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
+        self.avgpool = nn.AvgPool2d(2)
+        inplanes = width
+        for i, blocks in enumerate(layers):
+            planes, stride = width * 2**i, 1 if i == 0 else 2
+            self.add_module(f"layer{i + 1}", nn.Sequential(*[Bottleneck(inplanes if b == 0 else planes * 4, planes, stride if b == 0 else 1)
+                                                           for b in range(blocks)]))
+            inplanes = planes * 4
+        self.attnpool = nn.Module()
+        embed = width * 32
+        self.attnpool.positional_embedding = nn.Parameter(torch.randn((input_resolution // 32) ** 2 + 1, embed) / embed**0.5)
+        for name in ("k_proj", "q_proj", "v_proj"):
+            self.attnpool.add_module(name, nn.Linear(embed, embed))
+        self.attnpool.c_proj = nn.Linear(embed, output_dim)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, bn in ((self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)):
+            x = F.relu(bn(conv(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.avgpool(x)))))
+        pool = self.attnpool
+        x = x.flatten(2).permute(2, 0, 1)
+        x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0) + pool.positional_embedding[:, None, :]
+        x, _ = F.multi_head_attention_forward(
+            x, x, x, x.shape[-1], self.heads, q_proj_weight=pool.q_proj.weight, k_proj_weight=pool.k_proj.weight,
+            v_proj_weight=pool.v_proj.weight, in_proj_weight=None,
+            in_proj_bias=torch.cat([pool.q_proj.bias, pool.k_proj.bias, pool.v_proj.bias]), bias_k=None, bias_v=None,
+            add_zero_attn=False, dropout_p=0.0, out_proj_weight=pool.c_proj.weight, out_proj_bias=pool.c_proj.bias,
+            use_separate_proj_weight=True, training=False, need_weights=False)
+        return x[0]
+
+
+#: the tiny ModifiedResNet of the RN50 fixtures: width 8 (RN50: 64), one block per layer, 16-d embedding
+RESNET_WIDTH, RESNET_LAYERS, RESNET_EMBED = 8, [1, 1, 1, 1], 16
+
+
+def modified_resnet(seed: int = 8) -> ModifiedResNet:
+    """A random tiny `ModifiedResNet` with non-trivial batch-norm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = ModifiedResNet(RESNET_LAYERS, RESNET_EMBED, RESNET_WIDTH * 32 // 64, IMG, RESNET_WIDTH)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.normal_(0, 0.1)
+            module.running_mean.normal_(0, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def chinese_clip_state(folder: Path, text_head: str = "matrix", tower: str = "vit") -> tuple[dict[str, torch.Tensor], Path]:
+    """Chinese-CLIP `CLIP.state_dict()` tensors (OpenAI VisualTransformer or ModifiedResNet + BERT naming)."""
+    g = torch.Generator().manual_seed(7)
+    state = _visual_transformer(g) if tower == "vit" else {f"visual.{k}": v for k, v in modified_resnet().state_dict().items()}
+    embed = 16
     tokenizer_dir, bert = _bert_folder(folder, WORDS)
     state |= {f"bert.{k}": v for k, v in bert.state_dict().items()}
     if text_head == "matrix":
@@ -167,9 +259,9 @@ def chinese_clip_state(folder: Path, text_head: str = "matrix") -> tuple[dict[st
     return state, tokenizer_dir
 
 
-def chinese_clip(folder: Path, family: str = "cn-clip", text_head: str = "matrix") -> list[str]:
+def chinese_clip(folder: Path, family: str = "cn-clip", text_head: str = "matrix", tower: str = "vit") -> list[str]:
     """`{"epoch", "step", "name", "state_dict": {module.…}}` .pt, as Chinese-CLIP's training saves it."""
-    state, tokenizer_dir = chinese_clip_state(folder, text_head)
+    state, tokenizer_dir = chinese_clip_state(folder, text_head, tower)
     path = folder / f"{family}.pt"
     torch.save({"epoch": 1, "step": 10, "name": family, "state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
     return [f"model.{family}.weights={path}", f"model.{family}.tokenizer={tokenizer_dir}", f"model.{family}.img_size={IMG}",
@@ -178,6 +270,14 @@ def chinese_clip(folder: Path, family: str = "cn-clip", text_head: str = "matrix
 
 def vilref(folder: Path) -> list[str]:
     return chinese_clip(folder, "vilref")
+
+
+def vilref_rn50(folder: Path) -> list[str]:
+    return chinese_clip(folder, "vilref-rn50", tower="resnet")
+
+
+def cn_clip_rn50(folder: Path) -> list[str]:
+    return chinese_clip(folder, "cn-clip-rn50", tower="resnet")
 
 
 def ret_clip(folder: Path) -> list[str]:
@@ -192,9 +292,68 @@ def timm_test_vit(folder: Path) -> list[str]:
     return [f"model.timm.weights={path}", f"model.timm.img_size={IMG}"]
 
 
+#: pixel statistics of the hf-clip fixtures' image processor (not CLIP's, so a test can tell)
+HF_MEAN, HF_STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+CLIP_WORDS = ["fundus", "photograph", "of", "a", "normal", "no", "hemorrhage", "exudate", "glaucoma", "diabetic", "retinopathy"]
+
+
+def _clip_tokenizer() -> transformers.CLIPTokenizer:
+    """A byte-level BPE CLIP tokenizer over letters and a few whole words (merges spelling them)."""
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    merges = []
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        vocab.setdefault(letter, len(vocab))
+        vocab.setdefault(f"{letter}</w>", len(vocab))
+    for word in CLIP_WORDS:
+        pieces = [*word[:-1], f"{word[-1]}</w>"]
+        while len(pieces) > 1:  # merge left to right: f+u, fu+n, …
+            merges.append((pieces[0], pieces[1]))
+            pieces = [pieces[0] + pieces[1], *pieces[2:]]
+            vocab.setdefault(pieces[0], len(vocab))
+    return transformers.CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def hf_clip_folder(directory: Path, kind: str = "clip") -> torch.nn.Module:
+    """A tiny random `CLIPModel` (or `ChineseCLIPModel`) saved with save_pretrained (safetensors),
+    its tokenizer and an image processor config, as a Hugging Face hub folder holds them."""
+    directory.mkdir(parents=True)
+    vision = dict(hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=2, intermediate_size=64, image_size=IMG, patch_size=8)
+    torch.manual_seed(9)
+    if kind == "clip":
+        tokenizer = _clip_tokenizer()
+        text = dict(vocab_size=len(tokenizer), hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=2,
+                    intermediate_size=64, max_position_embeddings=40, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+        model = transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+    else:
+        (directory / "vocab.txt").write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+        tokenizer = BertTokenizer(str(directory / "vocab.txt"))
+        text = dict(vocab_size=len(WORDS), hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=2, intermediate_size=64,
+                    max_position_embeddings=64)
+        model = transformers.ChineseCLIPModel(transformers.ChineseCLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+    model.eval().save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    processor = {"image_processor_type": "CLIPImageProcessor", "crop_size": {"height": IMG, "width": IMG},
+                 "size": {"shortest_edge": IMG}, "image_mean": HF_MEAN, "image_std": HF_STD}
+    (directory / "preprocessor_config.json").write_text(json.dumps(processor), encoding="utf-8")
+    return model
+
+
+def hf_clip(folder: Path) -> list[str]:
+    """`hf-clip:tiny-clip`: a CLIPModel folder under the root `folder`."""
+    hf_clip_folder(folder / "tiny-clip")
+    return [f"model.hf-clip.root={folder}"]
+
+
+def hf_chinese_clip(folder: Path) -> list[str]:
+    """`hf-clip:tiny-cn-clip`: a ChineseCLIPModel folder under the root `folder`."""
+    hf_clip_folder(folder / "tiny-cn-clip", "chinese_clip")
+    return [f"model.hf-clip.root={folder}"]
+
+
 #: row name → (fixture builder, has a text tower)
 FAMILIES = {
     "retfound-mae": (retfound_mae, False), "retfound-dinov2": (retfound_dinov2, False), "dinov2": (dinov2, False),
     "visionfm": (visionfm, False), "flair": (flair, True), "keepfit": (keepfit, True), "cn-clip": (chinese_clip, True),
-    "vilref": (vilref, True), "ret-clip": (ret_clip, True), "timm:test_vit": (timm_test_vit, False),
+    "vilref": (vilref, True), "vilref-rn50": (vilref_rn50, True), "cn-clip-rn50": (cn_clip_rn50, True), "ret-clip": (ret_clip, True), "timm:test_vit": (timm_test_vit, False),
+    "hf-clip:tiny-clip": (hf_clip, True), "hf-clip:tiny-cn-clip": (hf_chinese_clip, True),
 }

@@ -12,13 +12,27 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model_fixtures import FAMILIES, IMG, chinese_clip_state, flair, retfound_mae
+from model_fixtures import (
+    FAMILIES,
+    HF_MEAN,
+    HF_STD,
+    IMG,
+    RESNET_EMBED,
+    RESNET_LAYERS,
+    RESNET_WIDTH,
+    chinese_clip,
+    chinese_clip_state,
+    flair,
+    hf_clip_folder,
+    modified_resnet,
+    retfound_mae,
+)
 from vlpbench.app.cli import main
 from vlpbench.core.config import resolve_config
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import MODELS
 from vlpbench.engine.grid import plan_jobs
-from vlpbench.models.base import CLIP_MEAN, CLIP_STD, build_model, split_name
+from vlpbench.models.base import CLIP_MEAN, CLIP_STD, build_model, model_config, model_files, split_name
 
 FAST_TASKS = "linear-probe,ood-zsc"
 ALL_TASKS = "linear-probe,finetune,ood-zsc,seg"
@@ -155,6 +169,72 @@ def test_chinese_clip_key_map_reproduces_the_original_forward(tmp_path):
     ids, mask = model.text_encoder.tokenize(["眼底出血", "视盘水肿"])
     expected_text = F.normalize(bert(ids, attention_mask=mask)[0][:, 0] @ state["text_projection"], dim=-1)
     torch.testing.assert_close(model.text_embedding(["眼底出血", "视盘水肿"]), expected_text, atol=1e-4, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_chinese_clip_resnet_key_map_reproduces_the_original_modified_resnet(tmp_path):
+    model = _model("vilref-rn50", tmp_path)
+    reference = modified_resnet()  # the same seeded module the fixture file holds
+    pixels = torch.rand(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(0))
+    clip_input = (pixels - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+    expected = F.normalize(reference(clip_input), dim=-1)
+    torch.testing.assert_close(model.image_embedding((pixels - 0.5) / 0.5), expected, atol=1e-4, rtol=1e-4)
+    assert model.describe() == f"ModifiedResNet{RESNET_LAYERS} w{RESNET_WIDTH} ({RESNET_WIDTH * 32}-d) @{IMG}px"
+    bigger = torch.rand(1, 3, 2 * IMG, 2 * IMG)  # the attention pool's position embedding is resampled
+    assert model.image_embedding(bigger).shape == (1, RESNET_EMBED)
+
+
+def test_a_vit_file_for_a_resnet_row_and_back_is_refused(tmp_path):
+    (tmp_path / "vit").mkdir()
+    wrong = [s.replace("model.vilref.", "model.vilref-rn50.") for s in chinese_clip(tmp_path / "vit", "vilref")]
+    with pytest.raises(VlpbenchError, match=r"vilref-rn50 weights .*: a VisualTransformer \(ViT\) checkpoint, expected a ModifiedResNet"):
+        build_model(resolve_config("smoke", overrides=wrong), "vilref-rn50")
+    resnet = chinese_clip(tmp_path, "cn-clip-rn50", tower="resnet")
+    back = [s.replace("model.cn-clip-rn50.", "model.cn-clip.") for s in resnet]
+    with pytest.raises(VlpbenchError, match=r"cn-clip weights .*: a ModifiedResNet \(RN50\) checkpoint, expected a VisualTransformer"):
+        build_model(resolve_config("smoke", overrides=back), "cn-clip")
+
+
+def _features(output) -> torch.Tensor:
+    """transformers 5 returns an output object from get_*_features, earlier versions the tensor."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("kind", ["clip", "chinese_clip"])
+def test_hf_clip_equals_the_transformers_model(kind, tmp_path):
+    reference = hf_clip_folder(tmp_path / "m", kind)
+    model = build_model(resolve_config("smoke", overrides=[f"model.hf-clip.root={tmp_path}"]), "hf-clip:m")
+    pixels = torch.rand(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(0))
+    hf_pixels = (pixels - torch.tensor(HF_MEAN)[:, None, None]) / torch.tensor(HF_STD)[:, None, None]  # its processor's statistics
+    expected = F.normalize(_features(reference.get_image_features(pixel_values=hf_pixels)), dim=-1)
+    torch.testing.assert_close(model.image_embedding((pixels - 0.5) / 0.5), expected, atol=1e-4, rtol=1e-4)
+    texts = ["a normal fundus photograph", "glaucoma"] if kind == "clip" else ["眼底出血", "视盘水肿"]
+    ids, mask = model.text_encoder.tokenize(texts)
+    assert model.text_encoder.tokenizer.unk_id not in ids[:, 1:3].tolist()  # the folder's own tokenizer knows the words
+    expected_text = F.normalize(_features(reference.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
+    torch.testing.assert_close(model.text_embedding(texts), expected_text, atol=1e-4, rtol=1e-4)
+    assert model.language == ("en" if kind == "clip" else "zh") and model.input_size == IMG
+
+
+def test_hf_clip_row_settings_come_from_its_folder(tmp_path):
+    hf_clip_folder(tmp_path / "en-model")
+    hf_clip_folder(tmp_path / "zh-model", "chinese_clip")
+    config = resolve_config("smoke", overrides=[f"model.hf-clip.root={tmp_path}"])
+    assert model_config(config, "hf-clip:en-model").encoders.text.language == "en"
+    assert model_config(config, "hf-clip:zh-model").encoders.text.language == "zh"
+    assert model_config(config, "hf-clip:zh-model").eval.image_size == IMG
+    assert set(model_files(config, "hf-clip:en-model")) == {"dir"}
+    assert model_files(config, "hf-clip:en-model") != model_files(config, "hf-clip:zh-model")
+    odd = resolve_config("smoke", overrides=[f"model.hf-clip.root={tmp_path}", "model.hf-clip.img_size=36"])
+    with pytest.raises(VlpbenchError, match=r"model.hf-clip.img_size 36: expected a multiple of .*en-model/config.json vision_config.patch_size \(8\)"):
+        plan_jobs(odd, [], ["seg"], None, ["hf-clip:en-model"])
+    with pytest.raises(VlpbenchError, match=r"hf-clip:nothing: .*nothing/config.json does not exist"):
+        plan_jobs(config, [], ["linear-probe"], None, ["hf-clip:nothing"])
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(VlpbenchError, match=r"model_type is 'bert', expected one of \['clip', 'chinese_clip'\]"):
+        plan_jobs(config, [], ["linear-probe"], None, ["hf-clip:bert"])
 
 
 def test_a_model_row_is_planned_like_a_strategy_and_once_on_deterministic_tasks(tmp_path):

@@ -124,7 +124,12 @@ def test_site_is_written(built):
 
 def test_site_is_self_contained(built):
     root, _ = built
-    site = root / "site-a"
+    _assert_self_contained(root / "site-a", root)
+    assert "WenQuanYi Micro Hei" in (root / "site-a" / "index.html").read_text(encoding="utf-8")  # CJK fallback font in the CSS
+
+
+def _assert_self_contained(site: Path, root: Path) -> None:
+    """One inline script, no stylesheet or URL outside the folder, every link resolving in it."""
     for page in _html_files(site):
         parsed = _links(page)
         assert parsed.scripts == [{}], f"{page.name}: only the one inline script"
@@ -137,7 +142,6 @@ def test_site_is_self_contained(built):
                 continue
             target = site / unquote(urlparse(value).path)
             assert target.is_file(), f"{page.name}: <{tag} {attribute}={value}> does not resolve in the site folder"
-    assert "WenQuanYi Micro Hei" in (site / "index.html").read_text(encoding="utf-8")  # CJK fallback font in the CSS
 
 
 def test_site_is_byte_identical_on_a_second_build(built):
@@ -157,6 +161,73 @@ def test_prompt_sensitivity_page_has_chinese_prompts(built):
     assert 'lang="zh"' in page
     assert page.index(">term<") < page.index(">template-ensemble<") < page.index(">knowledge<")  # protocol order
     assert "syn-fives" in page and "syn-refuge" in page  # per-dataset drill-down
+
+
+# ---------------------------------------------------------------- released models
+
+
+def write_model_records(root: Path) -> None:
+    """Released-model records beside the strategies': `retfound-mae` (image-only) on linear-probe
+    (5 seeds) and ood-zsc (n/a), `vilref-rn50` on ood-zsc (deterministic: one record per dataset)."""
+    retfound = {"family": "retfound-mae", "title": "RETFound (CFP)", "source": "https://huggingface.co/YukunZhou/RETFound_mae_natureCFP",
+                "licence": "CC BY-NC 4.0", "backbone": "ViT-L/16 (1024-d) @224px", "input_size": 224, "language": ""}
+    vilref = {"family": "vilref-rn50", "title": "ViLReF (RN50)", "source": "https://github.com/T6Yang/ViLReF", "licence": "not stated",
+              "backbone": "ResNet50 (2048-d) @224px", "input_size": 224, "language": "zh"}
+    image = [{"tower": "image", "file": "RETFound_mae_natureCFP.pth", "fraction": 1.0, "unused_release_tensors": 30}]
+    both = [{**image[0], "file": "ViLReF_RN50.pt", "unused_release_tensors": 2}, {"tower": "text", "file": "ViLReF_RN50.pt", "fraction": 0.98}]
+    for d in ("syn-odir", "syn-rfmid"):
+        for seed in range(5):
+            write_record(root, "retfound-mae", "linear-probe", d, seed, {"auc": 80.0 + seed, "map": 50.0}, external=retfound, weights_loaded=image)
+    for d in ("syn-fives", "syn-refuge"):
+        write_record(root, "retfound-mae", "ood-zsc", d, 0, {}, status="n/a", external=retfound, weights_loaded=image)
+        write_record(root, "vilref-rn50", "ood-zsc", d, 0, {"auc": 64.5, "map": 30.0}, external=vilref, weights_loaded=both)
+
+
+@pytest.fixture(scope="module")
+def with_models(tmp_path_factory):
+    """The `built` records plus released-model records, built with --html."""
+    root = tmp_path_factory.mktemp("site-models")
+    write_records(root / "r")
+    write_model_records(root / "r")
+    assert main(["leaderboard", "--results", str(root / "r"), "--out", str(root / "lb"), "--html", str(root / "site")]) == 0
+    return root
+
+
+def _section(page: str, start: str, end: str) -> str:
+    return page[page.index(start):page.index(end, page.index(start))]
+
+
+def test_released_models_have_their_own_section_on_each_task_page(with_models, built):
+    site, plain = with_models / "site", built[0] / "site-a"
+    lp = (site / "linear-probe.html").read_text(encoding="utf-8")
+    released = _section(lp, '<h2 id="released">', "<h2>Statistics")
+    for text in ("RETFound (CFP)", "<code>retfound-mae</code>", "ViT-L/16 (1024-d) @224px", "82.00 (1.58)", "CC BY-NC 4.0",
+                 "https://huggingface.co/YukunZhou/RETFound_mae_natureCFP", "image 100%", 'href="foundation-models.html"'):
+        assert text in released, text
+    zsc = _section((site / "ood-zsc.html").read_text(encoding="utf-8"), '<h2 id="released">', "<h2>Statistics")
+    assert "ViLReF (RN50)" in zsc and "64.50" in zsc and "image 100%, text 98%" in zsc and ">n/a<" in zsc
+    for name in ("linear-probe.html", "ood-zsc.html"):  # the strategies' table is the site's without released models
+        ours, theirs = ((folder / name).read_text(encoding="utf-8") for folder in (site, plain))
+        assert _section(ours, "<h2>Leaderboard</h2>", "<dl") == _section(theirs, "<h2>Leaderboard</h2>", "<dl")
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "retfound-mae" not in index.split('id="downloads"')[0]  # not a row of the overview
+    assert 'href="data/foundation-models.md"' in index and 'href="foundation-models.html"' in index
+
+
+def test_foundation_models_page_is_the_markdown_tables(with_models):
+    site = with_models / "site"
+    page = (site / "foundation-models.html").read_text(encoding="utf-8")
+    assert "<h1>Released foundation models and vlpbench strategies (ViLReF Tables VI–VIII layout)</h1>" in page
+    assert "<h2>Table VII layout — prompt-based OOD zero-shot classification (%) (<code>ood-zsc</code>)</h2>" in page
+    assert "ViLReF (RN50)" in page and "wsc (vlpbench)" in page and 'aria-current="page">Released models<' in page
+    assert (site / "data" / "foundation-models.md").read_bytes() == (with_models / "lb" / "foundation-models.md").read_bytes()
+    _assert_self_contained(site, with_models)
+
+
+def test_no_released_models_no_foundation_page(built):
+    site = built[0] / "site-a"
+    assert not (site / "foundation-models.html").exists()
+    assert all("Released" not in page.read_text(encoding="utf-8") for page in _html_files(site))
 
 
 def test_html_is_off_by_default_and_adds_to_the_markdown(tmp_path):
@@ -252,6 +323,14 @@ def test_pages_load_from_disk_without_errors_or_network(built, driver, name):
     assert [url for url in urls if not url.startswith(("file://", "data:"))] == []
     images = driver.execute_script("return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
     assert all(ok for _, ok in images), images
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ["linear-probe.html", "foundation-models.html"])
+def test_pages_with_released_models_load_without_errors_or_network(with_models, driver, name):
+    console, urls = _load(driver, with_models / "site" / name)
+    assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
+    assert [url for url in urls if not url.startswith(("file://", "data:"))] == []
 
 
 @pytest.mark.browser

@@ -25,7 +25,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.encoders.preprocessing import MEAN, STD
 
 if TYPE_CHECKING:
-    from transformers import ChineseCLIPConfig, ChineseCLIPVisionConfig
+    from transformers import ChineseCLIPConfig, ChineseCLIPVisionConfig, CLIPVisionConfig
 
 TIMM_ARCH = "vit_base_patch16_clip_quickgelu_224"  # overridden by the checkpoint's own sizes
 _ACTIVATIONS = {"quick_gelu": "quick_gelu", "gelu": "gelu"}
@@ -49,9 +49,14 @@ def _config(directory: str | Path) -> ChineseCLIPConfig:
 def build_vision_backbone(directory: str | Path, img_size: int | None = None) -> nn.Module:
     """The timm ViT with the checkpoint's vision sizes (no head), at `img_size` (default: its own)."""
 
-    vision = _config(directory).vision_config
+    return vit_from_vision_config(_config(directory).vision_config, img_size)
+
+
+def vit_from_vision_config(vision: ChineseCLIPVisionConfig | CLIPVisionConfig, img_size: int | None = None) -> nn.Module:
+    """The timm CLIP ViT of a Hugging Face (Chinese-)CLIP vision config (no head), at `img_size`
+    (default: its own); `vision_to_timm` gives its state."""
     if vision.hidden_act not in _ACTIVATIONS:
-        raise VlpbenchError(f"Chinese-CLIP vision activation '{vision.hidden_act}': expected one of {list(_ACTIVATIONS)}")
+        raise VlpbenchError(f"CLIP vision activation '{vision.hidden_act}': expected one of {list(_ACTIVATIONS)}")
     return timm.create_model(
         TIMM_ARCH, pretrained=False, num_classes=0, img_size=img_size or vision.image_size,
         patch_size=vision.patch_size, embed_dim=vision.hidden_size, depth=vision.num_hidden_layers,
@@ -102,7 +107,7 @@ def load_chinese_clip(
 
 
 def vision_to_timm(
-    state: dict[str, torch.Tensor], vision: ChineseCLIPVisionConfig, img_size: int | None, input_mean: float, input_std: float,
+    state: dict[str, torch.Tensor], vision: ChineseCLIPVisionConfig | CLIPVisionConfig, img_size: int | None, input_mean: float, input_std: float,
     clip_mean: list[float], clip_std: list[float],
 ) -> dict[str, torch.Tensor]:
     """HF CLIP vision tower (`vision_model.*`) → timm ViT keys, with the input normalisation folded in:

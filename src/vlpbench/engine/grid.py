@@ -30,7 +30,7 @@ from vlpbench.engine.cells import Job, cell_path, is_current, record_key
 from vlpbench.engine.input_digests import refresh_input_digests
 from vlpbench.engine.launchers import launch, local_slots
 from vlpbench.engine.units import plan_units
-from vlpbench.models.base import is_model, model_entry
+from vlpbench.models.base import is_model, model_entry, model_inputs
 from vlpbench.tasks.base import Task
 
 __all__ = ["Job", "expand", "plan_jobs", "record_key", "run_grid", "seed_plan"]
@@ -81,18 +81,18 @@ def _check_model_inputs(config: RunConfig, models: list[str], tasks: list[str]) 
     """Each external model's input size, and every task image side (`checks.image_side`, e.g.
     `task.seg.image_size`), must be a multiple of its patch size; checked before any work."""
     for name in dict.fromkeys(models):
-        family = model_entry(name)
-        patch = getattr(config.model[family.name], "patch_size", 0)
+        family, inputs = model_entry(name), model_inputs(config, name)
+        patch = inputs.patch_size
         if not patch:
             continue
-        sides = [(f"model.{family.name}.img_size", config.model[family.name].img_size)]
+        sides = [(f"model.{family.name}.img_size", inputs.img_size)]
         for task in tasks:
             options = config.task.get(task)
             sides += [(f"task.{task}.{item.name}", getattr(options, item.name)) for item in fields(options or ())
                       if item.metadata.get(IMAGE_SIDE) and getattr(options, item.name)] if options is not None else []
         for key, value in sides:
             if value % patch:
-                raise VlpbenchError(f"{key} {value!r}: expected a multiple of model.{family.name}.patch_size ({patch}) "
+                raise VlpbenchError(f"{key} {value!r}: expected a multiple of {inputs.patch_source} ({patch}) "
                                     f"for model '{name}'")
 
 

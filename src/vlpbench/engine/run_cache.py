@@ -254,9 +254,10 @@ class Workspace:
                 model = build_model(self.config, name)
             model.to(self.device).eval()
             entry = model_entry(name)
+            title = (entry.info.title or entry.name) + (f" ({model.argument})" if model.argument else "")  # timm:…, hf-clip:…
             meta = {"kind": "model", "pretrain": {"steps": 0, "wall_time_s": 0.0, "peak_memory_mb": 0.0},
                     "weights_loaded": model.loaded_fractions,
-                    "external": {"family": entry.name, "title": entry.info.title or entry.name, "source": entry.info.source,
+                    "external": {"family": entry.name, "title": title, "source": entry.info.source,
                                  "licence": entry.info.licence, "reference": entry.reference, "backbone": model.describe(),
                                  "input_size": model.input_size, "language": model.language}}
             key = checkpoint_key(self.config, name, 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +41,18 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 #: a row name: `family` or `family:argument` (the argument a timm model name or a label)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?::[A-Za-z0-9][A-Za-z0-9_.+-]*)?")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a model row is evaluated with: its input side, its prompt language ("" for image-only
+    models) and the patch size task image sides must be a multiple of (0: none), with the setting
+    or file it comes from (for error messages)."""
+
+    img_size: int
+    language: str
+    patch_size: int = 0
+    patch_source: str = ""
 
 
 class ExternalImageEncoder(ImageEncoder):
@@ -90,17 +103,33 @@ class ExternalModel(Strategy):
         self.options = config.model.get(self.registered_name)
         self.argument = argument
         self.text_encoder = None
-        path = Path(self.options.weights) if self.options.weights else None
-        if path is None:
-            raise VlpbenchError(f"model.{self.registered_name}.weights is not set: expected the release's weights file "
-                                f"(--set model.{self.registered_name}.weights=/path/to/file; docs/models.md)")
-        self.weights_path = path
-        state = self.read_release(path)
+        self.weights_path = self.weights_file()
+        state = self.read_release(self.weights_path)
         self.build(state)
         #: per tower: the file and the fraction of the tower's parameters it set (kept in every record)
-        self.loaded_fractions = self.load(state, path)
+        self.loaded_fractions = self.load(state, self.weights_path)
 
     # -- what a family provides ----------------------------------------------------------------
+    def weights_file(self) -> Path:
+        """The release's weights file: the `weights` option."""
+        if not self.options.weights:
+            raise VlpbenchError(f"model.{self.registered_name}.weights is not set: expected the release's weights file "
+                                f"(--set model.{self.registered_name}.weights=/path/to/file; docs/models.md)")
+        return Path(self.options.weights)
+
+    @classmethod
+    def inputs(cls, options: Any, argument: str) -> Inputs:
+        """Input size, patch size and prompt language of a row, known before it is built: by default
+        the `img_size` and `patch_size` options and the family's `language`."""
+        name = cls.registered_name
+        return Inputs(options.img_size, cls.language, getattr(options, "patch_size", 0), f"model.{name}.patch_size")
+
+    @classmethod
+    def files(cls, options: Any, argument: str) -> dict[str, Path]:
+        """The user files a row reads, by option name: by default every path option that exists."""
+        values = {item.name: getattr(options, item.name) for item in dataclasses.fields(options)}
+        return {name: Path(value) for name, value in values.items() if isinstance(value, str) and value and Path(value).exists()}
+
     def build(self, state: dict[str, torch.Tensor]) -> None:
         """Create `self.image_encoder` (and `self.text_encoder`) with the release's architecture."""
         raise NotImplementedError
@@ -112,7 +141,7 @@ class ExternalModel(Strategy):
 
     @property
     def input_size(self) -> int:
-        return self.options.img_size
+        return self.inputs(self.options, self.argument).img_size
 
     def describe(self) -> str:
         """The image tower for records and tables, e.g. "ViT-L/16 (1024-d) @224px"."""
@@ -196,12 +225,16 @@ def model_config(config: RunConfig, name: str) -> RunConfig:
     """The run config a model is evaluated under: `eval.image_size` = its input size and the
     text language = its prompt language; a task image side (e.g. `task.seg.image_size`) must
     be a multiple of its patch size."""
-    entry = model_entry(name)
-    options = config.model[entry.name]
-    language = entry.obj.language or config.encoders.text.language
-    text = dataclasses.replace(config.encoders.text, language=language)
-    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, image_size=options.img_size),
+    inputs = model_inputs(config, name)
+    text = dataclasses.replace(config.encoders.text, language=inputs.language or config.encoders.text.language)
+    return dataclasses.replace(config, eval=dataclasses.replace(config.eval, image_size=inputs.img_size),
                                encoders=dataclasses.replace(config.encoders, text=text))
+
+
+def model_inputs(config: RunConfig, name: str) -> Inputs:
+    """A row's `Inputs` (its family's `inputs` for its options and argument)."""
+    entry = model_entry(name)
+    return entry.obj.inputs(config.model[entry.name], split_name(name)[1])
 
 
 def build_model(config: RunConfig, name: str) -> ExternalModel:
@@ -212,16 +245,16 @@ def build_model(config: RunConfig, name: str) -> ExternalModel:
 
 
 def model_files(config: RunConfig, name: str) -> dict[str, str]:
-    """Content digest of every file option of a model (a weights file; a tokenizer/config folder's
-    files), through the run folder's `DigestIndex` (a stat per unchanged file)."""
-    options = config.model[model_entry(name).name]
+    """Content digest of every file a model row reads (`files`: a weights file; a tokenizer/config
+    folder's files), through the run folder's `DigestIndex` (a stat per unchanged file)."""
+    entry = model_entry(name)
     index = DigestIndex.at(Path(config.runs_dir) / INDEX_NAME)
-    out = {}
-    for item in dataclasses.fields(options):
-        value = getattr(options, item.name)
-        if isinstance(value, str) and value and Path(value).exists():
-            out[item.name] = index.tree(value)
-    return out
+    return {key: index.tree(path) for key, path in entry.obj.files(config.model[entry.name], split_name(name)[1]).items()}
+
+
+def vit_name(width: int, patch: int) -> str:
+    """The "Visual Backbone" name of a ViT: ViT-B/16, ViT-L/14, or ViT-d<width>/<patch>."""
+    return f"ViT-{'B' if width == 768 else 'L' if width == 1024 else f'd{width}'}/{patch}"
 
 
 def take(state: dict[str, torch.Tensor], prefix: str, skip: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:

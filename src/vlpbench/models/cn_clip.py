@@ -1,5 +1,6 @@
 """CN-CLIP (Yang et al. 2022): Chinese CLIP, the starting point of ViLReF, as a reference row;
-original checkpoint format (`clip_cn_vit-b-16.pt`), see `models/_cnclip.py` for the key map."""
+original checkpoint format (`clip_cn_vit-b-16.pt`), see `models/_cnclip.py` for the key map; the
+RN50 release is `cn-clip-rn50`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """ViLReF (Yang et al.): the released ViLReF checkpoint itself, trained with the Chinese-CLIP code
 base (T6Yang/ViLReF `ViLReF/clip/model.py`: the same `CLIP` class, `text_projection` a matrix),
-so it loads with the Chinese-CLIP key map of `models/_cnclip.py`. ViT-B/16 only (the RN50
-version is a ModifiedResNet, not supported yet)."""
+so it loads with the Chinese-CLIP key map of `models/_cnclip.py`. The ViT-B/16 release; the RN50
+release is `vilref-rn50`."""
 
 from __future__ import annotations
 

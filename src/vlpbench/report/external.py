@@ -67,16 +67,22 @@ def _external_info(t: pd.DataFrame) -> dict[str, dict]:
 
 
 def external_section(t: pd.DataFrame, metrics: list[str]) -> list[str]:
-    """Markdown lines for one task: the released models, their backbone, source and licence,
-    cells `mean (std)` over seeds; appended under the task's strategy table."""
+    """Markdown lines for one task: a heading, then `external_tables`; appended under the task's
+    strategy table."""
+    return ["", "## Released foundation models (references: pretrained on other data, not in the tests above)", "",
+            *external_tables(t, metrics)]
+
+
+def external_tables(t: pd.DataFrame, metrics: list[str]) -> list[str]:
+    """The released models of one task as two markdown tables: title, name, backbone and cells
+    `mean (std)` over seeds; then source, licence and the fraction of each tower the file set."""
     info = _external_info(t)
     rows = sorted(info)
 
     def first(row: str) -> list[str]:
         return [info[row].get("title") or row, f"`{row}`", info[row].get("backbone", "")]
 
-    lines = ["", "## Released foundation models (references: pretrained on other data, not in the tests above)", "",
-             _grid(t, rows, metrics, first, ["Model", "name", "Visual backbone"]), "",
+    lines = [_grid(t, rows, metrics, first, ["Model", "name", "Visual backbone"]), "",
              "| name | source | licence | weights loaded |", "|---|---|---|---|"]
     for row in rows:
         loaded = t[t["strategy"] == row]["weights_loaded"].iloc[-1]

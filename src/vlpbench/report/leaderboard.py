@@ -28,7 +28,7 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
-from vlpbench.report.external import external_section, is_external, vilref_tables
+from vlpbench.report.external import external_section, external_tables, is_external, vilref_tables
 from vlpbench.report.figure_pool import FigurePool
 from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
 from vlpbench.report.rank_statistics import (
@@ -523,8 +523,10 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         t = external[(external["task"] == task) & ~external["replicate"]]
         lines = [f"# {_task_title(task)} (`{task}`)", "", *external_section(t, _metric_names(t))]
         written.append(_write(out_dir / f"{task}.md", "\n".join(lines) + "\n"))
+    foundation = None
     if (tables := vilref_tables(everything_loaded, _strategy_key)) is not None:
-        written.append(_write(out_dir / "foundation-models.md", tables))
+        foundation = _write(out_dir / "foundation-models.md", tables)
+        written.append(foundation)
     if df.empty:
         return written
     for task, everything in df.groupby("task", sort=True):
@@ -559,6 +561,7 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             # the statistics table becomes columns of the site's main table
             footer = [*variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
             pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
+            pages[-1].references = external_tables(ext, _metric_names(t)) if not ext.empty else []
         task_tables[task] = (t, strategies, expected)
     for family in _ablation_families():
         sections = []
@@ -590,7 +593,7 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         site = Site(header=_header(records, run_logs), tasks=pages, costs=_costs(records),
                     order=sorted(set(records["strategy"]), key=_strategy_key), baseline=baseline, margin=margin,
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
-                    images=sorted((out_dir / "figures").glob("tsne-*.png")))
+                    images=sorted((out_dir / "figures").glob("tsne-*.png")), foundation=foundation)
         written += write_site(Path(html), site)
     return written
 

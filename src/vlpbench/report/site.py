@@ -9,6 +9,10 @@ Pages (jinja2 templates in `report/templates/`, CSS and the sorting script inlin
   heat map, one collapsible table per dataset, the footer of the markdown leaderboard;
 - `prompt-sensitivity.html`: zero-shot macro AUC per prompt protocol, per dataset, and the
   prompt texts every protocol embeds (Chinese terms from the knowledge base);
+- with released models in the records (`bench run --model`): their own section on each task page
+  (cells, backbone, source, licence, loaded fraction of each tower) and `foundation-models.html`,
+  the ViLReF Tables VI–VIII layout of `foundation-models.md` (also a download); without them the
+  site is what it was;
 - `figures/*.svg` and `data/*.csv`: copies of what the markdown build wrote, linked relatively.
 
 The inputs are what `leaderboard.build_leaderboards` computed (nothing is recomputed), so the site
@@ -35,7 +39,7 @@ from vlpbench.tasks.prompts import PROTOCOLS, TEMPLATES, surface_forms
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MARK, FLOOR_MARK, EQUIVALENT_MARK = "†", "▽", "≡"
 AVG = "Avg"
-INDEX, PROMPTS = "index.html", "prompt-sensitivity.html"
+INDEX, PROMPTS, FOUNDATION = "index.html", "prompt-sensitivity.html", "foundation-models.html"
 FIGURES, DATA = "figures", "data"
 
 
@@ -73,6 +77,7 @@ class TaskPage:
     footer: list[str]  # markdown lines below the table: variance, statistics (its table is in the main table), warnings
     figures: list[Path]  # SVGs written by the markdown build
     downloads: list[Path]  # CSVs written by the markdown build
+    references: list[str] = field(default_factory=list)  # markdown tables of the released models (`external.external_tables`)
 
 
 @dataclass
@@ -97,6 +102,7 @@ class Site:
     prompts: PromptPage | None = None
     downloads: list[Path] = field(default_factory=list)  # CSVs not owned by a task (ablation)
     images: list[Path] = field(default_factory=list)  # extra figures (t-SNE PNGs)
+    foundation: Path | None = None  # foundation-models.md (released models, ViLReF Tables VI–VIII layout), if written
 
 
 # ---------------------------------------------------------------- tables
@@ -304,14 +310,21 @@ def _inline(text: str) -> Markup:
     return Markup(_EM.sub(r"<em>\1</em>", html))
 
 
+_HEADING = re.compile(r"^(#{2,3}) (.*)$")
+
+
 def _blocks(lines: list[str]) -> list[tuple[str, object]]:
-    """Markdown lines → ("p", text) | ("ul", [items]) | ("table", Table) blocks for the templates."""
+    """Markdown lines → ("p", text) | ("ul", [items]) | ("table", Table) | ("h2"/"h3", text)
+    blocks for the templates."""
     blocks: list[tuple[str, object]] = []
     run: list[str] = []
     kind = ""
 
     def close() -> None:
-        if kind == "ul":
+        if kind == "h":
+            level, text = _HEADING.match(run[0]).groups()
+            blocks.append((f"h{len(level)}", _inline(text)))
+        elif kind == "ul":
             blocks.append(("ul", [_inline(item[2:]) for item in run]))
         elif kind == "table":
             blocks.append(("table", _markdown_table(run)))
@@ -320,8 +333,9 @@ def _blocks(lines: list[str]) -> list[tuple[str, object]]:
         run.clear()
 
     for line in lines:
-        this = "ul" if line.startswith("- ") else "table" if line.startswith("|") else "p" if line.strip() else ""
-        if this != kind or this == "p":
+        this = ("h" if _HEADING.match(line) else "ul" if line.startswith("- ") else "table" if line.startswith("|")
+                else "p" if line.strip() else "")
+        if this != kind or this in ("p", "h"):
             close()
             kind = this
         if this:
@@ -403,6 +417,7 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
     written: list[Path] = []
     nav = [(INDEX, "Overview")] + [(f"{p.task}.html", p.title) for p in site.tasks]
     nav += [(PROMPTS, "Prompt sensitivity")] if site.prompts is not None else []
+    nav += [(FOUNDATION, "Released models")] if site.foundation is not None else []
     common = {"nav": nav, "font_family": CSS_FONT_FAMILY, "baseline": site.baseline, "margin": f"{site.margin:.2f}"}
 
     def data_link(path: Path) -> str:
@@ -426,7 +441,8 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
             **common, page_name=f"{page.task}.html", title=page.title, task=page.task, header=page.header,
             legend=page.legend, table=task_table(page, averages or page.columns, True), drill=drill,
             footer=page.footer, figures=figures, downloads=links, metric=metric_name(page.statistics.metric),
-            primary=primary.label if primary else "", single_run=page.single_run)
+            primary=primary.label if primary else "", single_run=page.single_run, references=page.references,
+            foundation=FOUNDATION if site.foundation is not None else "")
         written.append(_write(site_dir / f"{page.task}.html", html))
     if site.prompts is not None:
         main, per_dataset = prompt_tables(site.prompts, site.order)
@@ -437,6 +453,13 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
             per_dataset=per_dataset, datasets=", ".join(sorted(site.prompts.long["dataset"].unique())),
             protocols=list(PROTOCOLS), texts=[prompt_texts(lang) for lang in site.prompts.languages], download=link)
         written.append(_write(site_dir / PROMPTS, html))
+    if site.foundation is not None:
+        lines = site.foundation.read_text(encoding="utf-8").splitlines()
+        link = data_link(site.foundation)
+        downloads.append(("Released foundation models (ViLReF Tables VI–VIII layout)", [link]))
+        html = env.get_template("foundation.html.j2").render(
+            **common, page_name=FOUNDATION, title=lines[0].lstrip("# "), body=lines[1:], download=link)
+        written.append(_write(site_dir / FOUNDATION, html))
     downloads += [("Ablation tables (ViLReF Tables IV–V, M-FLAG Table 4)" if p.stem == "ablation" else p.stem, [data_link(p)]) for p in site.downloads]
     images = [(figure_link(p), p.stem) for p in site.images]
     html = env.get_template("index.html.j2").render(
