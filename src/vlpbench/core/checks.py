@@ -128,6 +128,17 @@ def image_side(item: dict[str, Rule]) -> dict[str, Any]:
     return {**item, IMAGE_SIDE: True}
 
 
+def slurm_name() -> dict[str, Rule]:
+    """A Slurm partition or account name: text without spaces ("" = the cluster's default)."""
+    return rule(lambda v: isinstance(v, str) and not any(c.isspace() for c in v), "a name without spaces, or \"\"")
+
+
+def sbatch_options() -> dict[str, Rule]:
+    """A mapping of sbatch option names (without --) to values, e.g. {qos: high, constraint: a100}."""
+    return rule(lambda v: isinstance(v, dict) and all(isinstance(k, str) and k and not k.startswith("-") for k in v),
+                "a mapping of sbatch option names (without --) to values")
+
+
 def optional(item: dict[str, Rule]) -> dict[str, Rule]:
     """None, or a value that passes `item`."""
     inner = item[RULE]

@@ -40,6 +40,8 @@ from vlpbench.core.checks import (
     positive,
     rule,
     rule_of,
+    sbatch_options,
+    slurm_name,
 )
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import MODELS, STRATEGIES, TASKS, Registry
@@ -180,13 +182,13 @@ class EvalConfig:
 class SlurmJobOptions:
     """sbatch options of one kind of job (pretraining or evaluation); null = the `launcher.slurm` value."""
 
-    partition: str | None = None
-    account: str | None = None
+    partition: str | None = field(default=None, metadata=optional(slurm_name()))
+    account: str | None = field(default=None, metadata=optional(slurm_name()))
     gpus_per_node: int | None = field(default=None, metadata=optional(at_least(0)))
     cpus_per_task: int | None = field(default=None, metadata=optional(at_least(1)))
     mem_gb: float | None = field(default=None, metadata=optional(at_least(0.0)))  # 0 = the partition's default
     timeout_min: int | None = field(default=None, metadata=optional(at_least(1)))
-    extra: dict[str, Any] = field(default_factory=dict)  # more sbatch options, added to launcher.slurm.extra
+    extra: dict[str, Any] = field(default_factory=dict, metadata=sbatch_options())  # more sbatch options, added to launcher.slurm.extra
 
 
 @dataclass
@@ -194,14 +196,15 @@ class SlurmConfig:
     """sbatch options of every job `bench run --launcher slurm` submits; `pretrain` and `evaluate`
     override them per kind of job (a pretraining job gets one process per GPU)."""
 
-    partition: str = ""  # "" = the cluster's default partition
-    account: str = ""
+    partition: str = field(default="", metadata=slurm_name())  # "" = the cluster's default partition
+    account: str = field(default="", metadata=slurm_name())
     gpus_per_node: int = field(default=1, metadata=at_least(0))
     cpus_per_task: int = field(default=8, metadata=at_least(1))
     mem_gb: float = field(default=0.0, metadata=at_least(0.0))  # 0 = the partition's default
     timeout_min: int = field(default=1440, metadata=at_least(1))
-    extra: dict[str, Any] = field(default_factory=dict)  # more sbatch options, e.g. {qos: high, constraint: a100}
-    setup: list[str] = field(default_factory=list)  # shell lines run before the job (module load …, source venv)
+    extra: dict[str, Any] = field(default_factory=dict, metadata=sbatch_options())  # more sbatch options, e.g. {qos: high, constraint: a100}
+    # shell lines run before the job (module load …, source venv)
+    setup: list[str] = field(default_factory=list, metadata=each(rule(lambda v: isinstance(v, str), "a shell line"), non_empty=False))
     pretrain: SlurmJobOptions = field(default_factory=SlurmJobOptions)
     evaluate: SlurmJobOptions = field(default_factory=SlurmJobOptions)
 
