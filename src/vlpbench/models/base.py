@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import nn
 
+from vlpbench.core.checks import at_least, file
 from vlpbench.core.config import ImageEncoderConfig, RunConfig
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.fingerprint import INDEX_NAME, DigestIndex
@@ -75,6 +76,19 @@ class ExternalImageEncoder(ImageEncoder):
 
     def forward_multiscale(self, images: torch.Tensor) -> list[torch.Tensor]:
         return super().forward_multiscale(self.adapt(images))
+
+
+@dataclass
+class ViTOptions:
+    """A released ViT's weights file and its architecture (the release's sizes by default; small
+    ones only for tests): what the ViT families share."""
+
+    weights: str = field(default="", metadata=file)
+    img_size: int = field(default=224, metadata=at_least(1))
+    patch_size: int = field(default=16, metadata=at_least(1))
+    embed_dim: int = field(default=1024, metadata=at_least(1))
+    depth: int = field(default=24, metadata=at_least(1))
+    heads: int = field(default=16, metadata=at_least(1))
 
 
 class ExternalModel(Strategy):

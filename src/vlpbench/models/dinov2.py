@@ -13,21 +13,16 @@ from dataclasses import dataclass, field
 import timm
 import torch
 
-from vlpbench.core.checks import at_least, file
+from vlpbench.core.checks import at_least
 from vlpbench.core.registry import PluginInfo, register_model
-from vlpbench.models.base import ExternalImageEncoder, ExternalModel, take, timm_vit_state
+from vlpbench.models.base import ExternalImageEncoder, ExternalModel, ViTOptions, take, timm_vit_state
 
 
 @dataclass
-class Dinov2Options:
+class Dinov2Options(ViTOptions):
     """The hub weights file and its ViT size (ViT-L/14 by default; `registers` 4 for *_reg4)."""
 
-    weights: str = field(default="", metadata=file)
-    img_size: int = field(default=224, metadata=at_least(1))
     patch_size: int = field(default=14, metadata=at_least(1))
-    embed_dim: int = field(default=1024, metadata=at_least(1))
-    depth: int = field(default=24, metadata=at_least(1))
-    heads: int = field(default=16, metadata=at_least(1))
     registers: int = field(default=0, metadata=at_least(0))
 
 

@@ -16,21 +16,15 @@ from dataclasses import dataclass, field
 import timm
 import torch
 
-from vlpbench.core.checks import at_least, file
+from vlpbench.core.checks import at_least
 from vlpbench.core.registry import PluginInfo, register_model
-from vlpbench.models.base import ExternalImageEncoder, ExternalModel, take, timm_vit_state
+from vlpbench.models.base import ExternalImageEncoder, ExternalModel, ViTOptions, take, timm_vit_state
 
 
 @dataclass
-class RetfoundOptions:
+class RetfoundOptions(ViTOptions):
     """The release's weights file and its ViT-L/16 architecture (smaller sizes only for tests)."""
 
-    weights: str = field(default="", metadata=file)
-    img_size: int = field(default=224, metadata=at_least(1))
-    patch_size: int = field(default=16, metadata=at_least(1))
-    embed_dim: int = field(default=1024, metadata=at_least(1))
-    depth: int = field(default=24, metadata=at_least(1))
-    heads: int = field(default=16, metadata=at_least(1))
 
 
 @register_model(

@@ -13,18 +13,15 @@ from dataclasses import dataclass, field
 import timm
 import torch
 
-from vlpbench.core.checks import at_least, file
+from vlpbench.core.checks import at_least
 from vlpbench.core.registry import PluginInfo, register_model
-from vlpbench.models.base import ExternalImageEncoder, ExternalModel, take, timm_vit_state
+from vlpbench.models.base import ExternalImageEncoder, ExternalModel, ViTOptions, take, timm_vit_state
 
 
 @dataclass
-class VisionFMOptions:
+class VisionFMOptions(ViTOptions):
     """The fundus weights file and its ViT-B/16 architecture."""
 
-    weights: str = field(default="", metadata=file)
-    img_size: int = field(default=224, metadata=at_least(1))
-    patch_size: int = field(default=16, metadata=at_least(1))
     embed_dim: int = field(default=768, metadata=at_least(1))
     depth: int = field(default=12, metadata=at_least(1))
     heads: int = field(default=12, metadata=at_least(1))
