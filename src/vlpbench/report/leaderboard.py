@@ -593,7 +593,7 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         site = Site(header=_header(records, run_logs), tasks=pages, costs=_costs(records),
                     order=sorted(set(records["strategy"]), key=_strategy_key), baseline=baseline, margin=margin,
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
-                    images=sorted((out_dir / "figures").glob("tsne-*.png")), foundation=foundation)
+                    images=sorted(path for pattern in ("tsne-*.png", "gradcam-*.png") for path in (out_dir / "figures").glob(pattern)), foundation=foundation)
         written += write_site(Path(html), site)
     return written
 
