@@ -100,3 +100,28 @@ def test_bench_plot_gradcam_draws_fig3_and_names_bad_lesions(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plot", "gradcam", "--strategy", "clip", "--lesion", "drusen", *common]) == 2
     assert "--lesion 'drusen' is not a lesion of syn-idrid (has: hemorrhage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("maker, name", [("make_idrid", "idrid"), ("make_fgadr", "fgadr"), ("make_retinal_lesions", "retinal-lesions")])
+def test_loc_runs_on_the_real_dataset_loaders(maker, name, tmp_path):
+    """The loc task on the public loaders' layouts (IDRiD, FGADR, Retinal-Lesions fixtures): both
+    map kinds, metrics in range, chance level recorded."""
+    import public_fixtures as fx
+    from vlpbench.core.registry import DATASETS, TASKS
+    from vlpbench.datasets.base import DatasetOptions
+    from vlpbench.tasks.base import TaskContext
+
+    getattr(fx, maker)(tmp_path)
+    dataset = DATASETS.get(name)(DatasetOptions(image_size=32, data_root=tmp_path))
+    context = make_context()
+    task = TASKS.get("loc")(context.config)
+    for strategy in ("clip", "mae"):
+        torch.manual_seed(0)
+        result = task.evaluate(STRATEGIES.get(strategy)(context), dataset, 0, 1.0, TaskContext(tmp_path / "cache", "x"))
+        assert result.extra["target"] == ("text" if strategy == "clip" else "probe")
+        if strategy == "clip":  # a prompt for every lesion: every (image, lesion) pair is scored
+            assert set(result.metrics) == {"pointing", "energy", "auc"} and result.extra["pairs"] > 0
+        else:  # a probe only for lesions both present and absent in the train split
+            assert set(result.metrics) <= {"pointing", "energy", "auc"}
+        assert all(0.0 <= value <= 100.0 for value in result.metrics.values())
+        assert 0.0 < result.extra["chance"]["pointing"] < 100.0
