@@ -34,6 +34,25 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None
         time.sleep(0.05)
 
 
+def kill_everything(process: subprocess.Popen, tmp_path: Path) -> None:
+    """kill -9 the launcher and, at the same instant, every worker job of this grid (their command
+    lines name its run folder): a crash of the whole machine, leaving no worker a moment to finish
+    more records."""
+    pids = [process.pid]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(tmp_path).encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    for pid in dict.fromkeys(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    process.wait()
+
+
 def resume_states(tmp_path: Path) -> list[Path]:
     return list((tmp_path / "runs" / "smoke" / "resume").glob("*/state.json"))
 
@@ -51,16 +70,12 @@ def test_a_killed_grid_resubmitted_resumes_pretraining_and_keeps_finished_record
     # 1. killed while pretraining, after a resume state was saved
     process = subprocess.Popen(bench(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: resume_states(tmp_path), process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    time.sleep(3)  # the workers notice their launcher is gone (engine/worker.py) and exit
+    kill_everything(process, tmp_path)
     # 2. resubmitted with one more task, and killed again once some of the new records are written
     process = subprocess.Popen(bench(tmp_path, "--task", "linear-probe,finetune"), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     wait_for(lambda: len(records(tmp_path)) >= 2, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    time.sleep(3)
+    kill_everything(process, tmp_path)
     assert max(resumed_checkpoints(tmp_path)) > 0, "no pretraining continued from its saved step"
     finished = records(tmp_path)
     assert 2 <= len(finished) < 8
