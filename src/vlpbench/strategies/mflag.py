@@ -77,6 +77,7 @@ class MFlag(Strategy):
     Options = MFlagOptions
     use_align = True
     use_orth = True
+    unfrozen = 0  # text layers trained with the image side (`mflag-unfreeze`)
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
@@ -84,7 +85,6 @@ class MFlag(Strategy):
         self.text_encoder = context.build_text_encoder()
         self.text_encoder.requires_grad_(False)
         self.text_encoder.eval()
-        self.unfrozen = self._unfreeze(getattr(self.options, "unfreeze_last_n", 0))
         image_dim, text_dim = self.image_encoder.feature_dim, self.text_encoder.feature_dim
         self.projector = nn.Sequential(
             nn.Linear(image_dim, image_dim),
@@ -92,16 +92,6 @@ class MFlag(Strategy):
             nn.ReLU(inplace=True),
             nn.Linear(image_dim, text_dim),
         )
-
-    def _unfreeze(self, n: int) -> int:
-        """Let the last `n` transformer layers of the text model train (M-FLAG Table 5)."""
-        layers = self.text_encoder.backbone.encoder.layer
-        if n > len(layers):
-            raise VlpbenchError(f"strategy.{self.registered_name}.unfreeze_last_n {n}: expected at most the text model's "
-                                f"{len(layers)} layers")
-        for layer in list(layers)[len(layers) - n:]:
-            layer.requires_grad_(True)
-        return n
 
     def train(self, mode: bool = True) -> "MFlag":
         """Switch modes as usual, except that the frozen text encoder always stays in eval mode."""
@@ -166,3 +156,17 @@ class MFlagUnfrozen(MFlag):
     """Eq 1 with the last `unfreeze_last_n` text layers trainable (`strategy.mflag-unfreeze.unfreeze_last_n`)."""
 
     Options = MFlagUnfrozenOptions
+
+    def __init__(self, context: StrategyContext) -> None:
+        super().__init__(context)
+        self.unfrozen = self._unfreeze(self.options.unfreeze_last_n)
+
+    def _unfreeze(self, n: int) -> int:
+        """Let the last `n` transformer layers of the text model train (M-FLAG Table 5)."""
+        layers = self.text_encoder.backbone.encoder.layer
+        if n > len(layers):
+            raise VlpbenchError(f"strategy.{self.registered_name}.unfreeze_last_n {n}: expected at most the text model's "
+                                f"{len(layers)} layers")
+        for layer in list(layers)[len(layers) - n:]:
+            layer.requires_grad_(True)
+        return n

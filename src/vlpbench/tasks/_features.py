@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,10 +31,11 @@ def feature_cache_path(cache_dir: Path, checkpoint_hash: str, dataset: str, spli
 
 def extract_features(
     model: Strategy, images: ImageSource, indices: np.ndarray, size: int, batch_size: int,
-    device: str | torch.device, cache_path: Path | None,
+    device: str | torch.device, cache_path: Path | None, embed: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
-    """`model.image_features` of images[indices] as float32 (n, feature_dim), in eval mode
-    without gradients; read from / written atomically to `cache_path` when given."""
+    """`embed` (default `model.image_features`) of images[indices] as float32 (n, dim), in eval
+    mode without gradients; read from / written atomically to `cache_path` when given."""
+    embed = embed or model.image_features
     indices = np.asarray(indices, dtype=np.int64)
     if cache_path is not None and cache_path.exists():
         cached = np.load(cache_path)
@@ -45,7 +47,7 @@ def extract_features(
     with torch.no_grad():
         for start in range(0, len(indices), batch_size):
             batch = load_batch(images, indices[start : start + batch_size], size).to(device)
-            parts.append(model.image_features(batch).float().cpu().numpy())
+            parts.append(embed(batch).float().cpu().numpy())
     model.train(was_training)
     features = np.concatenate(parts).astype(np.float32)
     if cache_path is not None:

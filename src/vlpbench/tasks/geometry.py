@@ -13,17 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from sklearn.decomposition import PCA
 
 from vlpbench.core.checks import at_least
 from vlpbench.core.registry import PluginInfo, register_task
 from vlpbench.datasets.base import PretrainCorpus
-from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.strategies.base import Strategy
 from vlpbench.tasks._features import extract_features
 from vlpbench.tasks._geometry_metrics import alignment, effective_rank, singular_spectrum, uniformity
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
+from vlpbench.tasks.prompts import embed_texts
 
 #: leading singular values and PCA coordinates kept in the record
 SPECTRUM_KEPT, PCA_COMPONENTS = 64, 3
@@ -66,7 +65,8 @@ class Geometry(Task):
         spectrum = singular_spectrum(features)
         metrics = {"erank": effective_rank(features)}
         if model.has_text_tower:
-            image, text = self._embeddings(model, dataset, pairs, size, batch, context.device)
+            image = extract_features(model, dataset.images, pairs, size, batch, context.device, None, embed=model.image_embedding)
+            text = embed_texts(model, [dataset.reports[i] for i in pairs]).float().cpu().numpy()
             metrics |= {"erank_image_embedding": effective_rank(image), "erank_text_embedding": effective_rank(text),
                         "alignment": alignment(image, text), "uniformity_image": uniformity(image),
                         "uniformity_text": uniformity(text)}
@@ -75,18 +75,6 @@ class Geometry(Task):
                  "spectrum": np.round(spectrum[:SPECTRUM_KEPT] / max(spectrum.sum(), 1e-12), 6).tolist(),
                  "pca": np.round(components, 4).tolist(), "first_category": _first_category(np.asarray(dataset.labels)[pairs]).tolist()}
         return TaskResult(metrics={k: round(float(v), 4) for k, v in metrics.items()}, extra=extra)
-
-    @staticmethod
-    @torch.no_grad()
-    def _embeddings(model: Strategy, dataset: PretrainCorpus, pairs: np.ndarray, size: int, batch: int,
-                    device: str) -> tuple[np.ndarray, np.ndarray]:
-        """Projected image and text embeddings of the pairs, as float64 arrays."""
-        images, texts = [], []
-        for start in range(0, len(pairs), batch):
-            chunk = pairs[start : start + batch]
-            images.append(model.image_embedding(load_batch(dataset.images, chunk, size).to(device)).float().cpu().numpy())
-            texts.append(model.text_embedding([dataset.reports[i] for i in chunk]).float().cpu().numpy())
-        return np.concatenate(images).astype(np.float64), np.concatenate(texts).astype(np.float64)
 
 
 def _first_category(labels: np.ndarray) -> np.ndarray:

@@ -71,7 +71,8 @@ class Localisation(Task):
                 per_lesion[f"{metric}/{name}"] = float(np.nanmean(values))
                 scores[metric] += values
         metrics = {metric: float(np.nanmean(values)) for metric, values in scores.items() if values}
-        area = float(100.0 * masks.reshape(*masks.shape[:2], -1).mean(axis=2)[masks.reshape(*masks.shape[:2], -1).any(axis=2)].mean())
+        flat = masks.reshape(*masks.shape[:2], -1)  # (n, L, pixels)
+        area = float(100.0 * flat.mean(axis=2)[flat.any(axis=2)].mean())  # mean area share of the lesions present
         extra = {"target": "text" if model.has_text_tower else "probe", "pairs": len(scores["auc"]),
                  "chance": {"pointing": area, "energy": area, "auc": 50.0},
                  "per_lesion": {k: round(v, 4) for k, v in per_lesion.items()}}
