@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from vlpbench.core.seeding import data_rng
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.datasets.synthetic.generate import draw_findings
 from vlpbench.datasets.synthetic.reports import write_report

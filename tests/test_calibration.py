@@ -37,7 +37,8 @@ from vlpbench.report.variance import (
     variance_split,
 )
 from vlpbench.strategies.base import StrategyContext
-from vlpbench.tasks.prompts import NEGATIONS, calibrated_scores, prompt_scores
+from vlpbench.tasks.prompt_texts import NEGATIONS
+from vlpbench.tasks.prompts import calibrated_scores, prompt_scores
 
 ZH = load_knowledge_base("zh")
 NORMAL = ZH.term("normal")  # 正常眼底

@@ -19,15 +19,16 @@ from vlpbench.engine.grid import Job, record_key, run_grid
 from vlpbench.engine.run_cache import checkpoint_key
 
 SRC = Path(vlpbench.__file__).parent
-SEEDING = SRC / "core" / "seeding.py"
-#: calls that seed or create a random generator; only core/seeding.py may make them
+#: the seeding module (torch and numpy generators) and its numpy-only part for data recipes
+SEEDING = (SRC / "core" / "seeding.py", SRC / "core" / "data_seeding.py")
+#: calls that seed or create a random generator; only the seeding modules may make them
 SEEDING_CALLS = re.compile(r"manual_seed\(|default_rng\(|torch\.Generator\(|PCG64\(|np\.random\.seed\(|random\.seed\(|fork_rng\(")
 
 
 def test_only_the_seeding_module_seeds_generators():
     offenders = [
         f"{path.relative_to(SRC)}:{number}: {line.strip()}"
-        for path in sorted(SRC.rglob("*.py")) if path != SEEDING
+        for path in sorted(SRC.rglob("*.py")) if path not in SEEDING
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if SEEDING_CALLS.search(line)
     ]

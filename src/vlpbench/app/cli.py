@@ -1,18 +1,19 @@
 """The `bench` command line: a thin layer over the library. `main(argv) -> exit code`.
 
-One parser function per subcommand; each subcommand's work is `commands.cmd_<name>`. Defaults
+One parser function per subcommand; each subcommand's work is `main` of its module in
+`app/commands/` (`COMMAND_MODULES`), imported only when that subcommand runs. Defaults
 of configuration values live only in the config schema and the plugins' `Options`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import typing
 from pathlib import Path
 
 from vlpbench._version import __version__
-from vlpbench.app import commands
 from vlpbench.app.arguments import add_config_arguments, floats, indices, names, positive_int
 from vlpbench.core.console import make_console, print_error
 from vlpbench.core.errors import VlpbenchError
@@ -123,6 +124,11 @@ PARSERS = (_run_parser, _status_parser, _list_parser, _labels_parser, _data_pars
            _speed_parser, _study_parser, _plot_parser)
 
 
+#: subcommand → its module in `vlpbench.app.commands`
+COMMAND_MODULES = {"run": "run", "status": "status", "list": "listing", "labels": "labels", "data": "data",
+                   "leaderboard": "leaderboard", "new": "new", "speed": "speed", "study": "study", "plot": "plot"}
+
+
 class _UsageError(Exception):
     """A command line argparse rejects; printed as one line by `main` (exit code 2)."""
 
@@ -154,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "study" and args.strategy is None:
             args.strategy = STRATEGIES.tagged("contrastive")
-        return getattr(commands, f"cmd_{args.command}")(args, make_console())
+        command = importlib.import_module(f"vlpbench.app.commands.{COMMAND_MODULES[args.command]}")
+        return command.main(args, make_console())
     except VlpbenchError as error:
         print_error(str(error))
         return 2

@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from typing import Any, Callable, TypeVar
 
 from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.plugin_catalog import load_infos, save_infos
 
 T = TypeVar("T")
 
@@ -42,6 +43,8 @@ class PluginInfo:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     ablation_title: str = ""
     ablation_tasks: tuple[str, ...] = ()
+    #: tasks: what each metric means and which way is better (the legend of a descriptive table)
+    metric_notes: dict[str, str] = field(default_factory=dict)
     #: external models: where the weights are published and under which licence
     source: str = ""
     licence: str = ""
@@ -58,6 +61,8 @@ class Entry:
     origin: str
     info: PluginInfo = field(default_factory=PluginInfo)
     options: type | None = None
+    #: the module that registered it
+    module: str = ""
 
     def default_options(self, profile: str) -> Any:
         """The plugin's `Options` with its paper defaults and the profile's overrides."""
@@ -75,6 +80,7 @@ class Registry:
         self.group = group
         self._entries: dict[str, Entry] = {}
         self._discovered = False
+        self._catalogued: dict[str, PluginInfo] | None = None
 
     def register(
         self, name: str, description: str = "", reference: str = "", info: PluginInfo | None = None,
@@ -87,7 +93,8 @@ class Registry:
         gets `registered_name` so it can find its section."""
 
         def decorator(obj: T) -> T:
-            origin = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
+            module = getattr(obj, "__module__", "?")
+            origin = f"{module}.{getattr(obj, '__qualname__', obj)}"
             if name in self._entries and self._entries[name].origin != origin:
                 raise VlpbenchError(
                     f"duplicate {self.kind} name '{name}': registered by "
@@ -98,7 +105,7 @@ class Registry:
             option_class = options if options is not None else getattr(obj, "Options", None)
             if option_class is not None and not is_dataclass(option_class):
                 raise VlpbenchError(f"{self.kind} '{name}': Options must be a dataclass, got {option_class!r}")
-            self._entries[name] = Entry(name, obj, doc, reference or meta.reference, origin, meta, option_class)
+            self._entries[name] = Entry(name, obj, doc, reference or meta.reference, origin, meta, option_class, module)
             if inspect.isclass(obj):
                 obj.registered_name = name
             return obj
@@ -106,7 +113,8 @@ class Registry:
         return decorator
 
     def discover(self) -> None:
-        """Import every module of the built-in package, then every entry point of the group."""
+        """Import every module of the built-in package, then every entry point of the group, and
+        catalog what they registered (`plugin_catalog`)."""
         if self._discovered:
             return
         self._discovered = True
@@ -114,8 +122,12 @@ class Registry:
         for module in pkgutil.walk_packages(package.__path__, prefix=f"{self.package}."):
             if not module.name.rsplit(".", 1)[-1].startswith("_"):
                 importlib.import_module(module.name)
-        for entry_point in entry_points(group=self.group):
+        plugin_entry_points = list(entry_points(group=self.group))
+        for entry_point in plugin_entry_points:
             entry_point.load()
+        sources = [self.package, *(entry_point.module for entry_point in plugin_entry_points)]
+        found = {name: e.info for name, e in sorted(self._entries.items()) if _within(e.module, sources)}
+        save_infos(self.kind, plugin_entry_points, found, PluginInfo)
 
     def names(self) -> list[str]:
         self.discover()
@@ -139,13 +151,43 @@ class Registry:
     def get(self, name: str) -> Any:
         return self.entry(name).obj
 
+    def infos(self) -> dict[str, PluginInfo]:
+        """Every plugin's metadata by name, in name order. A process that has not loaded a plugin
+        of this kind reads it from the plugin catalog while that matches the installed sources
+        (importing no plugin); otherwise the plugins are discovered."""
+        if not self._entries:
+            if self._catalogued is None:
+                self._catalogued = load_infos(self.kind, self.group, PluginInfo)
+            if self._catalogued is not None:
+                return self._catalogued
+        self.discover()
+        return {name: self._entries[name].info for name in sorted(self._entries)}
+
+    def info(self, name: str) -> PluginInfo:
+        """The metadata of `name` (`infos`), or an error with close matches and the full list."""
+        infos = self.infos()
+        if name not in infos:
+            self.entry(name)  # raises the "unknown … did you mean" error
+        return infos[name]
+
+    def display_order(self) -> list[str]:
+        """Names in display order (metadata `order`, then name), from `infos`."""
+        infos = self.infos()
+        return sorted(infos, key=lambda name: (infos[name].order, name))
+
     def ordered(self) -> list[Entry]:
         """Entries in display order (metadata `order`, then name)."""
         return sorted(self.entries(), key=lambda entry: (entry.info.order, entry.name))
 
     def tagged(self, tag: str) -> list[str]:
         """Names whose metadata carries `tag`, in display order."""
-        return [entry.name for entry in self.ordered() if tag in entry.info.tags]
+        infos = self.infos()
+        return [name for name in self.display_order() if tag in infos[name].tags]
+
+
+def _within(module: str, packages: list[str]) -> bool:
+    """Whether `module` is one of `packages` or inside one of them."""
+    return any(module == package or module.startswith(package + ".") for package in packages)
 
 
 STRATEGIES = Registry("strategy", "vlpbench.strategies", "vlpbench.strategies")

@@ -1,4 +1,5 @@
-"""Every random generator of vlpbench is derived here, from (seed, purpose); nothing else seeds.
+"""Every random generator of vlpbench is derived here, from (seed, purpose), or, for data
+recipes, in `core.data_seeding` (numpy only); nothing else seeds.
 
 Two families of seeds:
 - **data seeds** (`corpus.seed`, a dataset's recipe seed) fix what the corpus and the evaluation
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -29,11 +30,6 @@ def seed_generator(seed: int, purpose: str) -> tuple[np.random.Generator, torch.
     numpy_sequence, torch_sequence = sequence.spawn(2)
     torch_seed = int(torch_sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
     return np.random.default_rng(numpy_sequence), torch.Generator().manual_seed(torch_seed)
-
-
-def data_rng(entropy: int | Sequence[int]) -> np.random.Generator:
-    """The numpy generator of a data recipe (corpus, evaluation set, split file, renderer stream)."""
-    return np.random.default_rng(list(entropy) if isinstance(entropy, Sequence) else entropy)
 
 
 def torch_generator(seed: int) -> torch.Generator:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from vlpbench.core.config import CorpusConfig
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.core.registry import PluginInfo, register_dataset
-from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.base import DatasetOptions, PretrainCorpus
 from vlpbench.datasets.labels.converter import ReportConverter
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base

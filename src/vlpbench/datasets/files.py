@@ -16,9 +16,9 @@ from PIL import Image, UnidentifiedImageError
 
 from vlpbench.core.atomic import atomic_write_json
 from vlpbench.core.console import print_warning
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.fingerprint import DigestIndex
-from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.base import ImageSource
 
 #: a mask pixel is a lesion when its largest channel is ≥ this (the 8-bit midpoint: anti-aliased

@@ -16,8 +16,8 @@ import pandas as pd
 from rich.table import Table
 
 from vlpbench.core.console import make_console
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.base import PretrainCorpus
 from vlpbench.datasets.files import FileImageSource, read_table
 from vlpbench.datasets.labels.converter import ReportConverter

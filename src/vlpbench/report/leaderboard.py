@@ -137,7 +137,7 @@ def load_records(results_dir: Path) -> pd.DataFrame:
 
 def _info(registry: Registry, name: str) -> PluginInfo:
     """A plugin's metadata; a name no installed plugin registers (an old record) gets defaults."""
-    return registry.entry(name).info if name in registry.names() else PluginInfo(order=10**6)
+    return registry.infos().get(name) or PluginInfo(order=10**6)
 
 
 def _strategy_key(name: str) -> tuple[int, str]:
@@ -150,7 +150,7 @@ def _task_title(task: str) -> str:
 
 def _ablation_families() -> list[str]:
     """Strategies whose metadata defines an ablation table, in display order."""
-    return [entry.name for entry in STRATEGIES.ordered() if entry.info.ablation_title]
+    return [name for name in STRATEGIES.display_order() if STRATEGIES.info(name).ablation_title]
 
 
 def _ablation_components(family: str, strategies: list[str]) -> dict[str, list[str]]:
@@ -440,7 +440,7 @@ def _legend(single_run: bool, correction: str) -> str:
 
 def _descriptive_legend(task: str) -> str:
     """Legend of a descriptive table: what each metric means, no ranking."""
-    notes = " ".join(f"{metric}: {note}." for metric, note in TASKS.get(task).metric_notes.items())
+    notes = " ".join(f"{metric}: {note}." for metric, note in _info(TASKS, task).metric_notes.items())
     return ("Cells: mean (sample std) over seeds (each its own pretraining run). A description, not a ranking: "
             f"no bold, no tests. {notes} –: the metric does not apply to the strategy (e.g. no text tower) or no record. "
             "Pretrain (s) / Peak mem (MB): as in the other tables.")

@@ -35,7 +35,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
-from vlpbench.core.seeding import data_rng
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.report.statistics import holm, paired_ttest
 
 ALPHA = 0.05
@@ -130,7 +130,7 @@ def mean_ranks(blocks: np.ndarray) -> np.ndarray:
 def bootstrap_rank_ci(blocks: np.ndarray, n_resamples: int = N_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                       confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap CI of every strategy's mean rank: blocks drawn with replacement
-    (`core.seeding.data_rng(seed)`, same draws for all strategies), within-block ranks kept.
+    (`core.data_seeding.data_rng(seed)`, same draws for all strategies), within-block ranks kept.
     Needs ≥ 2 blocks (else NaN)."""
     ranks = block_ranks(blocks)
     n, k = ranks.shape

@@ -34,7 +34,7 @@ from markupsafe import Markup, escape
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.report.fonts import CSS_FONT_FAMILY
 from vlpbench.report.rank_statistics import EQUIVALENT, NOT_AVAILABLE, TaskStatistics, metric_name
-from vlpbench.tasks.prompts import PROTOCOLS, TEMPLATES, surface_forms
+from vlpbench.tasks.prompt_texts import PROTOCOLS, TEMPLATES, surface_forms
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MARK, FLOOR_MARK, EQUIVALENT_MARK = "†", "▽", "≡"
@@ -375,7 +375,7 @@ def prompt_tables(prompts: PromptPage, order: list[str]) -> tuple[Table, list[tu
 
 
 def prompt_texts(language: str) -> dict:
-    """What each protocol embeds for every knowledge-base category in `language` (tasks/prompts.py)."""
+    """What each protocol embeds for every knowledge-base category in `language` (tasks/prompt_texts.py)."""
     kb = load_knowledge_base(language)
     rows = []
     for key in kb.keys:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from vlpbench.tasks._metrics import bootstrap_ci
+from vlpbench.tasks._intervals import bootstrap_ci
 
 __all__ = ["bootstrap_ci", "holm", "paired_bootstrap_p", "paired_ttest", "paired_ttests"]
 

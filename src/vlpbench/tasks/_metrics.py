@@ -3,8 +3,6 @@ can be scored, and a paired bootstrap over test images for the deterministic zer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -111,13 +109,3 @@ def weighted_auc_ap(targets: np.ndarray, scores: np.ndarray, weights: np.ndarray
         auc[ok, c] = u[ok] / (n_pos[ok] * n_neg[ok])
         ap[ok, c] = (pos * precision).sum(axis=1)[ok] / n_pos[ok]
     return auc, ap
-
-
-def bootstrap_ci(replicates: Sequence[float], alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval: the α/2 and 1 − α/2 quantiles of the finite replicates."""
-    r = np.asarray(replicates, dtype=float)
-    r = r[np.isfinite(r)]
-    if len(r) == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.percentile(r, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(lo), float(hi)

@@ -47,8 +47,6 @@ class Task:
     needs_text_tower: ClassVar[bool] = False
     #: tasks that honour `eval.fractions` (training-set fractions)
     uses_fractions: ClassVar[bool] = False
-    #: what each metric means and which way is better, for the legend of a descriptive table
-    metric_notes: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config

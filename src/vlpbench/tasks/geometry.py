@@ -39,7 +39,13 @@ class GeometryOptions:
     "geometry", description="latent geometry on the corpus validation pairs: effective rank, alignment, uniformity",
     info=PluginInfo(title="Latent-space geometry (corpus validation pairs)", order=50,
                     reference="M-FLAG §3.4; Roy & Vetterli 2007; Wang & Isola 2020",
-                    default_datasets=("corpus",), tags=("descriptive",), cost=0.05),
+                    default_datasets=("corpus",), tags=("descriptive",), cost=0.05,
+                    metric_notes={
+                        "erank": "effective rank of the image backbone features (1 = collapsed onto one direction, at most their width)",
+                        "erank_image_embedding / erank_text_embedding": "the same for the projected image / text embeddings",
+                        "alignment": "mean squared distance of paired normalised image and text embeddings (0 = identical, at most 4; lower is better)",
+                        "uniformity_image / uniformity_text": "log mean Gaussian potential of all pairs (0 = one point; lower is more uniform)",
+                    }),
 )
 class Geometry(Task):
     """Effective rank (higher: less collapsed), alignment (lower: pairs closer), uniformity (lower: spread wider)."""
@@ -47,12 +53,6 @@ class Geometry(Task):
     accepts = ("corpus",)
     deterministic = True
     Options = GeometryOptions
-    metric_notes = {
-        "erank": "effective rank of the image backbone features (1 = collapsed onto one direction, at most their width)",
-        "erank_image_embedding / erank_text_embedding": "the same for the projected image / text embeddings",
-        "alignment": "mean squared distance of paired normalised image and text embeddings (0 = identical, at most 4; lower is better)",
-        "uniformity_image / uniformity_text": "log mean Gaussian potential of all pairs (0 = one point; lower is more uniform)",
-    }
 
     def evaluate(self, model: Strategy, dataset: PretrainCorpus, seed: int, fraction: float, context: TaskContext) -> TaskResult:
         self.check_dataset(dataset)

@@ -28,7 +28,8 @@ from vlpbench.tasks._features import extract_features
 from vlpbench.tasks._gradcam import ProbeHead, probe_maps, text_guided_maps
 from vlpbench.tasks._loc_metrics import energy_inside, pixel_auc, pointing_hit
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
-from vlpbench.tasks.prompts import class_embeddings, surface_forms
+from vlpbench.tasks.prompt_texts import surface_forms
+from vlpbench.tasks.prompts import class_embeddings
 
 DEFAULT_DATASETS = ("syn-idrid", "syn-retinal-lesions", "syn-fgadr")
 METRICS = ("pointing", "energy", "auc")

@@ -16,10 +16,12 @@ from vlpbench.core.registry import PluginInfo, register_task
 from vlpbench.datasets.base import ClassificationDataset
 from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.strategies.base import Strategy
-from vlpbench.tasks._metrics import bootstrap_ci, bootstrap_metrics, classification_metrics, one_hot
+from vlpbench.tasks._intervals import bootstrap_ci
+from vlpbench.tasks._metrics import bootstrap_metrics, classification_metrics, one_hot
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
 from vlpbench.tasks.linear_probe import DEFAULT_DATASETS
-from vlpbench.tasks.prompts import PROTOCOLS, SCORINGS, prompt_scores
+from vlpbench.tasks.prompt_texts import PROTOCOLS
+from vlpbench.tasks.prompts import SCORINGS, prompt_scores
 
 #: logit scale of the softmax over classes for multi-class sets (CLIP's clamp value)
 LOGIT_SCALE = 100.0

@@ -17,8 +17,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.ndimage import gaussian_filter, uniform_filter
 
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.synthetic.latent import EyeFindings
 
 LESION_MASKS = ("hemorrhage", "cotton_wool_spot", "hard_exudate")

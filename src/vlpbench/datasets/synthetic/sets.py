@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
+from vlpbench.core.data_seeding import data_rng
 from vlpbench.core.registry import PluginInfo, register_dataset
-from vlpbench.core.seeding import data_rng
 from vlpbench.datasets.base import (
     ClassificationDataset,
     ClassificationSplit,

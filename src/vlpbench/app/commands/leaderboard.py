@@ -1,0 +1,28 @@
+"""`bench leaderboard`: markdown, CSV, figures and the static site from result records.
+
+Imports only the report layer: plugin metadata comes from the plugin catalog, so a build
+imports no deep-learning library (an import-linter contract keeps it so)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from vlpbench.core.checks import expect_folder
+from vlpbench.core.errors import VlpbenchError
+from vlpbench.report.leaderboard import build_leaderboards
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    if not args.results.exists():
+        raise VlpbenchError(f"results folder {args.results} does not exist (run `bench run` first)")
+    expect_folder(args.results, "--results")
+    expect_folder(args.out, "--out")
+    if args.html is not None:
+        expect_folder(args.html, "--html")
+    paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
+                               html=args.html)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+    return 0
