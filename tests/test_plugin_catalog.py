@@ -60,7 +60,10 @@ def test_catalog_equals_the_discovered_metadata(kind, warm_cache, monkeypatch):
     assert "hand-made-in-main" not in catalogued
 
 
-def test_leaderboard_from_the_catalog_imports_no_deep_learning_library_and_writes_the_same_files(warm_cache, tmp_path):
+@pytest.mark.parametrize("cache", ["warm", "cold"])
+def test_leaderboard_imports_no_deep_learning_library_and_writes_the_same_files(cache, warm_cache, tmp_path):
+    """Warm: the catalog is read. Cold (empty cache): a child process imports the plugins and writes
+    the catalog while the build reads the records; the build's own process still imports none."""
     for registry in REGISTRIES.values():
         registry.discover()  # the in-process build reads the discovered plugins, the other process the catalog
     results = tmp_path / "results"
@@ -69,19 +72,33 @@ def test_leaderboard_from_the_catalog_imports_no_deep_learning_library_and_write
     for seed in SEEDS:  # a descriptive table: its legend comes from the task's metric notes
         write_record(results, "clip", "geometry", "corpus", seed, {"erank": 5.0 + seed, "alignment": 1.0})
     in_process = build_leaderboards(results, tmp_path / "live", html=tmp_path / "live-site")
+    folder = warm_cache if cache == "warm" else tmp_path / "empty-cache"
     loaded = _python(f"""
         import sys
         from vlpbench.app.cli import main
         code = main(["leaderboard", "--results", {str(results)!r}, "--out", {str(tmp_path / 'cat')!r},
                      "--html", {str(tmp_path / 'cat-site')!r}])
         print(code, sorted(m for m in {HEAVY!r} if m in sys.modules))
-    """, warm_cache)
+    """, folder)
     assert loaded.splitlines()[-1] == "0 []"
+    if cache == "cold":
+        assert sorted(p.name.split("-")[0] for p in (folder / "plugin-catalog").iterdir()) == ["strategy", "task"]
     for path in in_process:
         for live, other in (("live", "cat"), ("live-site", "cat-site")):
             if path.is_relative_to(tmp_path / live):
                 assert (tmp_path / other / path.relative_to(tmp_path / live)).read_bytes() == path.read_bytes(), path
     assert "effective rank of the image backbone features" in (tmp_path / "cat" / "geometry.md").read_text()
+
+
+def test_a_failed_prefetch_falls_back_to_importing_the_plugins(tmp_path):
+    out = _python("""
+        import sys
+        from vlpbench.core.registry import STRATEGIES, prefetch_infos
+        sys.executable = "/bin/false"  # the child exits at once and writes nothing
+        prefetch_infos(STRATEGIES)
+        print("wsc" in STRATEGIES.infos(), "torch" in sys.modules)
+    """, tmp_path)
+    assert out.splitlines()[-1] == "True True"
 
 
 def test_a_stale_or_damaged_catalog_is_not_read(tmp_path, monkeypatch):

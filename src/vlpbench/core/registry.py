@@ -11,6 +11,8 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 from dataclasses import dataclass, field, is_dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, TypeVar
@@ -81,6 +83,8 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._discovered = False
         self._catalogued: dict[str, PluginInfo] | None = None
+        #: a child process discovering this registry for the catalog (`prefetch_infos`)
+        self._prefetch: subprocess.Popen | None = None
 
     def register(
         self, name: str, description: str = "", reference: str = "", info: PluginInfo | None = None,
@@ -156,6 +160,9 @@ class Registry:
         of this kind reads it from the plugin catalog while that matches the installed sources
         (importing no plugin); otherwise the plugins are discovered."""
         if not self._entries:
+            if self._prefetch is not None:
+                self._prefetch.wait()
+                self._prefetch = None
             if self._catalogued is None:
                 self._catalogued = load_infos(self.kind, self.group, PluginInfo)
             if self._catalogued is not None:
@@ -185,6 +192,23 @@ class Registry:
         return [name for name in self.display_order() if tag in infos[name].tags]
 
 
+def prefetch_infos(*registries: Registry) -> None:
+    """Start one child process that discovers those of the global `registries` whose catalog is
+    stale (and so writes it), while this process does other work; their `infos()` wait for it and read the
+    catalog instead of importing every plugin here. Nothing starts when all are loaded or
+    catalogued; should the child fail, `infos()` discovers the plugins in this process."""
+    stale = [r for r in registries if BY_KIND.get(r.kind) is r and not r._entries and r._prefetch is None
+             and load_infos(r.kind, r.group, PluginInfo) is None]
+    if not stale:
+        return
+    kinds = [r.kind for r in stale]
+    code = f"from vlpbench.core.registry import BY_KIND\nfor kind in {kinds!r}:\n    BY_KIND[kind].discover()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    for registry in stale:
+        registry._prefetch = child
+
+
 def _within(module: str, packages: list[str]) -> bool:
     """Whether `module` is one of `packages` or inside one of them."""
     return any(module == package or module.startswith(package + ".") for package in packages)
@@ -194,6 +218,8 @@ STRATEGIES = Registry("strategy", "vlpbench.strategies", "vlpbench.strategies")
 TASKS = Registry("task", "vlpbench.tasks", "vlpbench.tasks")
 DATASETS = Registry("dataset", "vlpbench.datasets", "vlpbench.datasets")
 MODELS = Registry("model", "vlpbench.models", "vlpbench.models")
+#: the global registries by kind
+BY_KIND = {registry.kind: registry for registry in (STRATEGIES, TASKS, DATASETS, MODELS)}
 
 
 def register_strategy(

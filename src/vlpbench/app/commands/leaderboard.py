@@ -1,7 +1,9 @@
 """`bench leaderboard`: markdown, CSV, figures and the static site from result records.
 
 Imports only the report layer: plugin metadata comes from the plugin catalog, so a build
-imports no deep-learning library (an import-linter contract keeps it so)."""
+imports no deep-learning library (an import-linter contract keeps it so). When the catalog is
+stale (a new checkout, an edited plugin), a child process imports the plugins and writes it
+while this one imports the report layer and reads the records."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from rich.console import Console
 
 from vlpbench.core.checks import expect_folder
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.report.leaderboard import build_leaderboards
+from vlpbench.core.registry import STRATEGIES, TASKS, prefetch_infos
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -21,6 +23,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
     expect_folder(args.out, "--out")
     if args.html is not None:
         expect_folder(args.html, "--html")
+    prefetch_infos(STRATEGIES, TASKS)
+    from vlpbench.report.leaderboard import build_leaderboards  # noqa: PLC0415 — after the catalog child has started
+
     paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
                                html=args.html)
     for path in paths:
