@@ -6,12 +6,14 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import ttost_paired
 
 from test_leaderboard import LP, SEEDS, write_lp_grid, write_record
@@ -31,8 +33,10 @@ from vlpbench.report.rank_statistics import (
     seed_averages,
     task_statistics,
     wilcoxon_test,
+    wilcoxon_tests,
     win_rate,
     win_rate_matrix,
+    win_rates,
 )
 from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
 from vlpbench.report.statistics import holm
@@ -130,6 +134,35 @@ def test_wilcoxon_demsar_c45_vs_c45m():
     statistic, p = wilcoxon_test(c45, c45)
     assert math.isnan(statistic) and p == 1.0
     assert all(math.isnan(v) for v in wilcoxon_test(c45[:1], c45m[:1]))
+
+
+@pytest.mark.parametrize("n", [5, 12, 30])
+def test_wilcoxon_tests_equal_one_scipy_call_per_column(n):
+    """One call per group (with / without zero or tied differences) gives each column the p-value
+    of its own call: exact (no ties), permutation (ties, n ≤ 13) or normal approximation."""
+    rng = np.random.default_rng(n)
+    x = np.round(rng.normal(70, 5, (n, 5)), 1)
+    y = x + np.round(rng.normal(0, 2, (n, 5)), 3)
+    y[0, 1] = x[0, 1]  # one zero difference
+    y[:, 2] = x[:, 2] + np.round(rng.normal(0, 2, n))  # tied |differences|
+    y[:, 3] = x[:, 3]  # identical columns
+    statistic, p = wilcoxon_tests(x, y)
+    for j in (0, 1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one = stats.wilcoxon(x[:, j], y[:, j], zero_method="zsplit")
+        assert (statistic[j], p[j]) == (one.statistic, one.pvalue)
+    assert math.isnan(statistic[3]) and p[3] == 1.0
+
+
+def test_win_rates_equal_one_wilson_interval_per_column():
+    x = np.array([[1.0, 2, 3], [4, 5, 6], [7, 8, 9], [1, 1, 1]])
+    y = np.array([[0.0], [5], [9], [1]])  # one baseline column against all three
+    rate, lo, hi = win_rates(x, y)
+    for j in range(3):
+        wins = np.sum(x[:, j] > y[:, 0]) + 0.5 * np.sum(x[:, j] == y[:, 0])
+        assert rate[j] == wins / 4
+        assert (lo[j], hi[j]) == proportion_confint(wins, 4, alpha=1 - 0.95, method="wilson")  # alpha as win_rate forms it
 
 
 def test_pairwise_tests_and_matrices():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,11 @@ import pandas as pd
 from vlpbench.report.fonts import cjk_rc
 from vlpbench.report.stat_figures import STYLE, pyplot, save_figure
 
+if TYPE_CHECKING:
+    from matplotlib.colors import Colormap
+
 COLUMNS = 4
+GREY = (0.6, 0.6, 0.6, 1.0)
 
 
 def has_pca(t: pd.DataFrame) -> bool:
@@ -33,6 +38,12 @@ def pca_panels(t: pd.DataFrame, strategies: list[str]) -> list[tuple[str, np.nda
     return panels
 
 
+def category_colours(colours: Colormap, category: np.ndarray) -> np.ndarray:
+    """RGBA per point: `tab20` colour of its category (modulo 20), grey where it has none (< 0)."""
+    category = np.asarray(category, dtype=int)
+    return np.where((category >= 0)[:, None], colours(category % 20), GREY)
+
+
 def pca_figure(panels: list[tuple[str, np.ndarray, np.ndarray]], title: str, stem: Path) -> list[Path]:
     """One 3-D scatter per panel (`pca_panels`)."""
     matplotlib, plt = pyplot()
@@ -43,11 +54,10 @@ def pca_figure(panels: list[tuple[str, np.ndarray, np.ndarray]], title: str, ste
         for index, (strategy, points, category) in enumerate(panels):
             axis = figure.add_subplot(rows_n, COLUMNS, index + 1, projection="3d")
             padded = np.pad(points, ((0, 0), (0, 3 - points.shape[1])))
-            axis.scatter(*padded.T, s=4, c=[colours(c % 20) if c >= 0 else (0.6, 0.6, 0.6, 1.0) for c in category], depthshade=False)
+            axis.scatter(*padded.T, s=4, c=category_colours(colours, category), depthshade=False)
             axis.set_title(strategy, fontsize=9)
-            axis.set_xticklabels([])
-            axis.set_yticklabels([])
-            axis.set_zticklabels([])
+            for ticks in (axis.xaxis, axis.yaxis, axis.zaxis):
+                ticks.set_major_formatter(matplotlib.ticker.NullFormatter())
         figure.suptitle(f"{title}\ncolour: first finding category of the pair (grey: none)", fontsize=10)
         paths = save_figure(figure, stem)
     plt.close(figure)

@@ -25,7 +25,6 @@ Every function is deterministic; statistics that cannot be computed return NaN (
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -53,15 +52,16 @@ def metric_values(records: pd.DataFrame, metric: str, fraction: float = FRACTION
     """Long frame (strategy, dataset, seed, value): the `ok` records at `fraction` that carry a
     finite `metric`, one row per record."""
     ok = records[(records["status"] == "ok") & (records["fraction"] == fraction)]
-    rows = [(r.strategy, r.dataset, int(r.seed), float(r.metrics[metric]))
-            for r in ok.itertuples(index=False) if metric in r.metrics and np.isfinite(r.metrics[metric])]
+    columns = (ok[c].tolist() for c in ("strategy", "dataset", "seed", "metrics"))
+    rows = [(strategy, dataset, int(seed), float(metrics[metric]))
+            for strategy, dataset, seed, metrics in zip(*columns) if metric in metrics and np.isfinite(metrics[metric])]
     return pd.DataFrame(rows, columns=["strategy", "dataset", "seed", "value"])
 
 
 def block_matrix(values: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, int]:
     """(dataset, seed) blocks × strategies (columns in `order`, only those with values), complete
     blocks only, sorted by dataset then seed; and the number of incomplete blocks dropped."""
-    names = [s for s in order if s in set(values["strategy"])]
+    names = _present(order, values["strategy"])
     if not names:
         return pd.DataFrame(), 0
     wide = values.pivot_table(index=["dataset", "seed"], columns="strategy", values="value", aggfunc="mean")
@@ -71,10 +71,16 @@ def block_matrix(values: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, 
     return complete, len(wide) - len(complete)
 
 
+def _present(order: list[str], strategies: pd.Series) -> list[str]:
+    """The strategies of `order` that occur in `strategies`, in `order`'s order."""
+    found = set(strategies)
+    return [s for s in order if s in found]
+
+
 def seed_averages(values: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """seed × strategy: the metric averaged over every dataset of the table (the `Avg` column of
     one seed); NaN where that seed lacks a dataset."""
-    names = [s for s in order if s in set(values["strategy"])]
+    names = _present(order, values["strategy"])
     if not names:
         return pd.DataFrame()
     datasets = values["dataset"].nunique()
@@ -149,15 +155,32 @@ def bootstrap_rank_ci(blocks: np.ndarray, n_resamples: int = N_RESAMPLES, seed: 
 def wilcoxon_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Two-sided Wilcoxon signed-rank test of paired samples (`scipy.stats.wilcoxon`, zero
     differences split between the signs): (statistic, p). Needs ≥ 2 pairs (else NaN)."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(x) < 2:
-        return np.nan, np.nan
-    if np.all(x == y):
-        return np.nan, 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "exact p-value not possible with zeros/ties": normal approximation
-        result = stats.wilcoxon(x, y, zero_method="zsplit")
-    return float(result.statistic), float(result.pvalue)
+    statistic, p = wilcoxon_tests(np.asarray(a, dtype=float)[:, None], np.asarray(b, dtype=float)[:, None])
+    return float(statistic[0]), float(p[0])
+
+
+def wilcoxon_tests(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`wilcoxon_test` of each column of two (blocks × pairs) arrays: (statistics, p-values).
+
+    One `scipy.stats.wilcoxon(axis=0)` call per group of columns, with and without zero or tied
+    |x − y|: its method "auto" picks the exact or an approximate p-value from the whole array, so
+    the groups keep each column's choice (and its p) as in a call of its own. Columns with a NaN
+    difference give NaN, identical columns (NaN, 1)."""
+    statistic, p = np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
+    if x.shape[0] < 2:
+        return statistic, p
+    d = np.sort(np.abs(x - y), axis=0)
+    equal = np.all(x == y, axis=0)
+    p[equal] = 1.0
+    tested = ~equal & ~np.isnan(d).any(axis=0)
+    ties = (d[0] == 0) | (np.diff(d, axis=0) == 0).any(axis=0)
+    for group in (tested & ties, tested & ~ties):
+        if group.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "exact p-value not possible with zeros/ties": normal approximation
+                result = stats.wilcoxon(x[:, group], y[:, group], zero_method="zsplit", axis=0)
+            statistic[group], p[group] = result.statistic, result.pvalue
+    return statistic, p
 
 
 @dataclass(frozen=True)
@@ -173,13 +196,24 @@ class WinRate:
 def win_rate(a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE) -> WinRate:
     """Share of paired blocks where `a` beats `b` (higher value; a tie counts half), with the
     Wilson score interval (`statsmodels` `proportion_confint(method="wilson")`)."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    n = len(x)
+    rate, lo, hi = win_rates(np.asarray(a, dtype=float)[:, None], np.asarray(b, dtype=float)[:, None], confidence)
+    return WinRate(float(rate[0]), float(lo[0]), float(hi[0]), len(a))
+
+
+def win_rates(x: np.ndarray, y: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`win_rate` of each column of two (blocks × pairs) arrays (`y` may be one column): rates,
+    Wilson lower and upper bounds, from one `proportion_confint` call."""
+    n = x.shape[0]
     if n == 0:
-        return WinRate(np.nan, np.nan, np.nan, 0)
-    wins = float(np.sum(x > y) + 0.5 * np.sum(x == y))
+        return tuple(np.full(x.shape[1], np.nan) for _ in range(3))
+    wins = _wins(x, y)
     lo, hi = proportion_confint(wins, n, alpha=1 - confidence, method="wilson")
-    return WinRate(wins / n, float(lo), float(hi), n)
+    return wins / n, lo, hi
+
+
+def _wins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Blocks (axis 0) in which `x` beats `y`, a tie counting half."""
+    return np.sum(x > y, axis=0) + 0.5 * np.sum(x == y, axis=0)
 
 
 def win_rate_matrix(blocks: pd.DataFrame) -> pd.DataFrame:
@@ -187,10 +221,9 @@ def win_rate_matrix(blocks: pd.DataFrame) -> pd.DataFrame:
     the blocks (diagonal NaN)."""
     names = list(blocks.columns)
     x = blocks.to_numpy(dtype=float)
-    out = pd.DataFrame(np.nan, index=names, columns=names)
-    for i, j in itertools.permutations(range(len(names)), 2):
-        out.iat[i, j] = win_rate(x[:, i], x[:, j]).rate
-    return out
+    rates = _wins(x[:, :, None], x[:, None, :]) / len(x) if len(x) else np.full((len(names), len(names)), np.nan)
+    np.fill_diagonal(rates, np.nan)
+    return pd.DataFrame(rates, index=names, columns=names)
 
 
 def pairwise_tests(blocks: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
@@ -199,12 +232,12 @@ def pairwise_tests(blocks: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     significant at `alpha`, and the win rate of a over b with its Wilson interval."""
     names = list(blocks.columns)
     x = blocks.to_numpy(dtype=float)
-    rows = []
-    for i, j in itertools.combinations(range(len(names)), 2):
-        statistic, p = wilcoxon_test(x[:, i], x[:, j])
-        w = win_rate(x[:, i], x[:, j])
-        rows.append({"a": names[i], "b": names[j], "blocks": len(x), "mean_diff": float(np.mean(x[:, i] - x[:, j])) if len(x) else np.nan,
-                     "wilcoxon_statistic": statistic, "p": p, "win_rate": w.rate, "win_lo": w.lo, "win_hi": w.hi})
+    first, second = np.triu_indices(len(names), k=1)  # the pairs in `itertools.combinations` order
+    statistic, p = wilcoxon_tests(x[:, first], x[:, second])
+    rate, lo, hi = win_rates(x[:, first], x[:, second])
+    rows = [{"a": names[i], "b": names[j], "blocks": len(x), "mean_diff": float(np.mean(x[:, i] - x[:, j])) if len(x) else np.nan,
+             "wilcoxon_statistic": float(statistic[k]), "p": float(p[k]), "win_rate": float(rate[k]), "win_lo": float(lo[k]),
+             "win_hi": float(hi[k])} for k, (i, j) in enumerate(zip(first, second))]
     frame = pd.DataFrame(rows, columns=["a", "b", "blocks", "mean_diff", "wilcoxon_statistic", "p", "win_rate", "win_lo", "win_hi"])
     frame.insert(6, "p_holm", holm(frame["p"].tolist()) if len(frame) else [])
     frame.insert(7, "significant", frame["p_holm"] < alpha)
@@ -324,7 +357,7 @@ def task_statistics(records: pd.DataFrame, metric: str, order: list[str], baseli
     """All statistics of one table: `records` are its (non-replicate) records, `order` its rows."""
     values = metric_values(records, metric)
     blocks, dropped = block_matrix(values, order)
-    names = list(blocks.columns) if not blocks.empty else [s for s in order if s in set(values["strategy"])]
+    names = list(blocks.columns) if not blocks.empty else _present(order, values["strategy"])
     x = blocks.to_numpy(dtype=float) if not blocks.empty else np.empty((0, len(names)))
     omnibus = friedman_test(x)
     ranks = mean_ranks(x) if len(names) else np.empty(0)
@@ -332,6 +365,7 @@ def task_statistics(records: pd.DataFrame, metric: str, order: list[str], baseli
     pairwise = pairwise_tests(blocks if not blocks.empty else pd.DataFrame(columns=names), alpha)
     averages = seed_averages(values, order)
     baseline_missing = baseline not in names
+    versus = win_rates(x, x[:, [names.index(baseline)]]) if not baseline_missing else None  # every strategy vs the baseline
     rows = []
     for i, s in enumerate(names):
         row = {"strategy": s, "metric": metric, "blocks": len(x), "mean_rank": ranks[i], "rank_lo": lo[i], "rank_hi": hi[i],
@@ -341,9 +375,9 @@ def task_statistics(records: pd.DataFrame, metric: str, order: list[str], baseli
         if not baseline_missing and s != baseline:
             d = paired_difference(averages[s].to_numpy(), averages[baseline].to_numpy())
             e = equivalence(averages[s].to_numpy(), averages[baseline].to_numpy(), margin, alpha)
-            w = win_rate(x[:, i], x[:, names.index(baseline)])
+            win, win_lo, win_hi = (float(v[i]) for v in versus)
             row.update(seeds=d.n, delta=d.mean, delta_lo=d.lo, delta_hi=d.hi, p_ttest=e.p_difference, p_tost=e.p_tost,
-                       verdict=e.verdict, win_rate=w.rate, win_lo=w.lo, win_hi=w.hi)
+                       verdict=e.verdict, win_rate=win, win_lo=win_lo, win_hi=win_hi)
         rows.append(row)
     per_strategy = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["strategy"])
     return TaskStatistics(metric, blocks, dropped, [s for s in order if s not in names], omnibus, per_strategy,

@@ -36,6 +36,13 @@ def pyplot() -> tuple[ModuleType, ModuleType]:
     return matplotlib, plt
 
 
+def tight_layout(figure: Figure) -> None:
+    """Fit the margins once (`figure.tight_layout()`) and drop the layout engine: the placeholder
+    it leaves makes every `savefig` draw the whole figure once more before drawing it."""
+    figure.tight_layout()
+    figure.set_layout_engine(None)
+
+
 def save_figure(figure: Figure, stem: Path) -> list[Path]:
     """Write `<stem>.png` and `<stem>.svg` deterministically; returns both paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +73,7 @@ def cd_diagram(ranks: pd.Series, p_holm: pd.DataFrame, title: str, stem: Path, a
                 x, y = np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)
                 line.set_data(np.sort(x), y)
         axis.set_title(title, fontsize=9, pad=22)
-        figure.tight_layout()
+        tight_layout(figure)
         paths = save_figure(figure, stem)
     plt.close(figure)
     return paths
@@ -84,16 +91,16 @@ def winrate_heatmap(matrix: pd.DataFrame, title: str, stem: Path) -> list[Path]:
         for i in range(k):
             for j in range(k):
                 value = matrix.iat[i, j]
-                if np.isfinite(value):
+                if np.isfinite(value):  # inside its cell, so left out of the margins tight_layout fits
                     axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                              color="white" if abs(value - 0.5) > 0.3 else "black")
+                              color="white" if abs(value - 0.5) > 0.3 else "black", in_layout=False)
         axis.set_xticks(range(k), names, rotation=45, ha="right")
         axis.set_yticks(range(k), names)
         axis.set_xlabel("B")
         axis.set_ylabel("A")
         axis.set_title(title, fontsize=9)
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="win rate of A over B")
-        figure.tight_layout()
+        tight_layout(figure)
         paths = save_figure(figure, stem)
     plt.close(figure)
     return paths

@@ -41,7 +41,8 @@ def covered_variance(main: pd.DataFrame) -> str:
 def dataset_average(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (strategy, seed, pretrain_seed): the metric averaged over datasets (fraction 1 only)."""
     ok = frame[(frame["status"] == "ok") & (frame["fraction"] == 1.0)]
-    rows = [(r.strategy, r.seed, r.pretrain_seed, r.dataset, average_metric(r.metrics, metric)) for r in ok.itertuples(index=False)]
+    columns = (ok[c].tolist() for c in ("strategy", "seed", "pretrain_seed", "dataset", "metrics"))
+    rows = [(*keys, average_metric(metrics, metric)) for *keys, metrics in zip(*columns)]
     long = pd.DataFrame(rows, columns=["strategy", "seed", "pretrain_seed", "dataset", "value"])
     if long.empty:
         return long
@@ -59,10 +60,11 @@ def variance_split(main: pd.DataFrame, replicates: pd.DataFrame, metric: str) ->
         return pd.DataFrame()
     first_run = total.loc[total.groupby("strategy")["pretrain_seed"].transform("min") == total["pretrain_seed"]]
     downstream_draws = pd.concat([first_run, dataset_average(replicates, metric)]) if not replicates.empty else first_run
+    draws_of = {strategy: draws for strategy, draws in downstream_draws.groupby("strategy")["value"]}
     rows = []
     for strategy, part in total.groupby("strategy"):
         var_total = part["value"].var(ddof=1)
-        draws = downstream_draws[downstream_draws["strategy"] == strategy]["value"]
+        draws = draws_of.get(strategy, pd.Series(dtype=float))
         if len(draws) >= 2:
             var_down, source = draws.var(ddof=1), f"{len(draws)} downstream draws on one pretraining run"
         else:
@@ -77,10 +79,10 @@ def variance_split(main: pd.DataFrame, replicates: pd.DataFrame, metric: str) ->
 
 def _bootstrap_variance(main: pd.DataFrame, strategy: str, metric: str) -> float:
     """Mean over runs of the variance of the dataset-averaged bootstrap replicates."""
-    ok = main[(main["strategy"] == strategy) & (main["status"] == "ok")]
+    ok = main.loc[(main["strategy"] == strategy) & (main["status"] == "ok"), ["seed", "bootstrap"]]
     per_run = []
-    for _, run in ok.groupby("seed"):
-        arrays = [np.asarray(b[metric], dtype=float) for b in run["bootstrap"] if metric in b]
+    for _, run in ok.groupby("seed")["bootstrap"]:
+        arrays = [np.asarray(b[metric], dtype=float) for b in run if metric in b]
         if arrays and len(arrays) == len(run) and len({a.shape for a in arrays}) == 1:
             per_run.append(np.mean(arrays, axis=0).var(ddof=1))
     return float(np.mean(per_run)) if per_run else np.nan
@@ -101,15 +103,14 @@ def paired_difference_sd(main: pd.DataFrame, metric: str) -> tuple[float, int]:
     total = dataset_average(main, metric)
     if total.empty:
         return np.nan, 0
-    wide = total.pivot_table(index="seed", columns="strategy", values="value")
+    wide = total.pivot_table(index="seed", columns="strategy", values="value").to_numpy()
     sds, ns = [], []
-    names = list(wide.columns)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            diff = (wide[a] - wide[b]).dropna()
-            if len(diff) >= 2:
-                sds.append(diff.std(ddof=1))
-                ns.append(len(diff))
+    for a, b in zip(*np.triu_indices(wide.shape[1], k=1)):
+        diff = wide[:, a] - wide[:, b]
+        diff = diff[~np.isnan(diff)]
+        if len(diff) >= 2:
+            sds.append(np.std(diff, ddof=1))
+            ns.append(len(diff))
     return (float(np.median(sds)), int(np.median(ns))) if sds else (np.nan, 0)
 
 
@@ -117,7 +118,8 @@ def variance_lines(main: pd.DataFrame, replicates: pd.DataFrame, metric: str, or
     """Footer: the variance split per strategy (rows in `order`) and the table's minimum detectable difference."""
     split = variance_split(main, replicates, metric)
     if order and not split.empty:
-        split = split.set_index("strategy").reindex([s for s in order if s in set(split["strategy"])]).reset_index()
+        found = set(split["strategy"])
+        split = split.set_index("strategy").reindex([s for s in order if s in found]).reset_index()
     sd_diff, n = paired_difference_sd(main, metric)
     mdd = minimum_detectable_difference(sd_diff, n)
     if split.empty:
