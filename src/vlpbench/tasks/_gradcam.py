@@ -20,8 +20,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from vlpbench.strategies.base import Strategy
@@ -83,6 +81,8 @@ def target_layer(model: Strategy, image_size: int) -> tuple[nn.Module, Callable 
 
 def class_activation_maps(module: nn.Module, model: Strategy, images: torch.Tensor, targets: list) -> np.ndarray:
     """(n, H, W) maps in [0, 1] of `module(images)` for one target per image."""
+    from pytorch_grad_cam import GradCAM  # noqa: PLC0415 — heavy (matplotlib, cv2) and only needed when maps are drawn
+
     layer, reshape = target_layer(model, images.shape[-1])
     with torch.enable_grad(), GradCAM(model=module, target_layers=[layer], reshape_transform=reshape) as cam:
         return cam(input_tensor=images, targets=targets)
@@ -95,4 +95,6 @@ def text_guided_maps(model: Strategy, images: torch.Tensor, prompt: torch.Tensor
 
 def probe_maps(head: ProbeHead, model: Strategy, images: torch.Tensor, category: int) -> np.ndarray:
     """Maps of every image for one probe logit."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: PLC0415 — see class_activation_maps
+
     return class_activation_maps(head, model, images, [ClassifierOutputTarget(category)] * len(images))
