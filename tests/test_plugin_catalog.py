@@ -135,6 +135,10 @@ def test_a_stale_or_damaged_catalog_is_not_read(tmp_path, monkeypatch):
     assert plugin_catalog.load_infos("strategy", "g", PluginInfo) is None
 
 
+def _no_home() -> Path:
+    raise RuntimeError("Could not determine home directory.")
+
+
 def test_an_unwritable_cache_or_an_unencodable_info_is_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(plugin_catalog, "entry_points", lambda group: [])
     (tmp_path / "file").write_text("")
@@ -143,6 +147,12 @@ def test_an_unwritable_cache_or_an_unencodable_info_is_skipped(tmp_path, monkeyp
     monkeypatch.setenv("VLPBENCH_CACHE_DIR", str(tmp_path / "cache"))
     plugin_catalog.save_infos("strategy", [], {"a": PluginInfo(profiles={"quick": {"kind": object()}})}, PluginInfo)
     assert not (tmp_path / "cache").exists()
+    monkeypatch.delenv("VLPBENCH_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr(plugin_catalog.Path, "home", staticmethod(_no_home))
+    plugin_catalog.save_infos("strategy", [], {"a": PluginInfo()}, PluginInfo)  # no home folder: nothing to write
+    assert plugin_catalog.load_infos("strategy", "g", PluginInfo) is None
 
 
 def test_a_registry_with_plugins_loaded_uses_them_not_the_catalog(tmp_path, monkeypatch):

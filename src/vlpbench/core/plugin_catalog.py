@@ -32,17 +32,23 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 1
 
 
-def cache_dir() -> Path:
-    """The user cache folder of vlpbench (`VLPBENCH_CACHE_DIR` overrides it)."""
+def cache_dir() -> Path | None:
+    """The user cache folder of vlpbench (`VLPBENCH_CACHE_DIR` overrides it); None without a home folder."""
     if os.environ.get("VLPBENCH_CACHE_DIR"):
         return Path(os.environ["VLPBENCH_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vlpbench"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "vlpbench"
+    try:
+        return Path.home() / ".cache" / "vlpbench"
+    except RuntimeError:
+        return None
 
 
-def catalog_path(kind: str) -> Path:
+def catalog_path(kind: str) -> Path | None:
     """The catalog of one registry kind for this installation (its package folder is in the name)."""
+    folder = cache_dir()
     install = hashlib.sha256(str(PACKAGE_ROOT).encode()).hexdigest()[:12]
-    return cache_dir() / "plugin-catalog" / f"{kind}-{install}.json"
+    return None if folder is None else folder / "plugin-catalog" / f"{kind}-{install}.json"
 
 
 def _tree_digest(root: Path) -> str:
@@ -109,6 +115,8 @@ def load_infos(kind: str, group: str, info_class: type[PluginInfo]) -> dict[str,
     """The catalogued infos of `kind` (name → info, name order), or None when there is no catalog
     for the current sources."""
     path = catalog_path(kind)
+    if path is None:
+        return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("key") != source_key(entry_points(group=group)):
@@ -128,9 +136,9 @@ def save_infos(kind: str, plugin_entry_points: Iterable[EntryPoint], infos: dict
         text = json.dumps({"key": key, "infos": _encode_infos(infos)}, ensure_ascii=False, sort_keys=True) + "\n"
     except (TypeError, ValueError):
         return
-    if key is None or _decode_infos(json.loads(text)["infos"], info_class) != infos:
-        return
     path = catalog_path(kind)
+    if key is None or path is None or _decode_infos(json.loads(text)["infos"], info_class) != infos:
+        return
     try:
         if path.read_text(encoding="utf-8") == text:
             return
