@@ -194,11 +194,14 @@ class Registry:
 
 def prefetch_infos(*registries: Registry) -> None:
     """Start one child process that discovers those of the global `registries` whose catalog is
-    stale (and so writes it), while this process does other work; their `infos()` wait for it and read the
-    catalog instead of importing every plugin here. Nothing starts when all are loaded or
+    stale (and so writes it), while this process does other work; their `infos()` wait for it and
+    read the catalog instead of importing every plugin here. Nothing starts when all are loaded or
     catalogued; should the child fail, `infos()` discovers the plugins in this process."""
-    stale = [r for r in registries if BY_KIND.get(r.kind) is r and not r._entries and r._prefetch is None
-             and load_infos(r.kind, r.group, PluginInfo) is None]
+    stale = []
+    for registry in registries:
+        if BY_KIND.get(registry.kind) is registry and not registry._entries and registry._prefetch is None:
+            registry._catalogued = registry._catalogued or load_infos(registry.kind, registry.group, PluginInfo)
+            stale += [registry] if registry._catalogued is None else []
     if not stale:
         return
     kinds = [r.kind for r in stale]
