@@ -355,6 +355,16 @@ def test_missing_baseline_is_stated_and_skipped(tmp_path):
     assert "| wsc | 1.25 [1.00, 1.50] | – | – | – |" in md
 
 
+def test_unknown_baseline_is_an_error_with_close_matches(tmp_path, capsys):
+    from vlpbench.app.cli import main
+
+    write_lp_grid(tmp_path / "r")
+    with pytest.raises(VlpbenchError, match=r"--baseline 'clpi': no strategy of that name .* did you mean 'clip'"):
+        build_leaderboards(tmp_path / "r", tmp_path / "lb", baseline="clpi")
+    assert main(["leaderboard", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "lb"), "--baseline", "clpi"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 def test_no_metric_at_fraction_one(tmp_path):
     for seed in SEEDS:
         write_record(tmp_path / "r", "clip", "finetune", "syn-odir", seed, {"auc": 80.0 + seed}, fraction=0.1)

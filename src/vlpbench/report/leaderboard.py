@@ -17,6 +17,7 @@ Same records ⇒ byte-identical files: everything is sorted and floats have fixe
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -506,11 +507,20 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     everything_loaded = load_records(Path(results_dir))
     if everything_loaded.empty:
         raise VlpbenchError(f"{results_dir}: no *.json result records found")
+    _check_baseline(baseline, set(everything_loaded["strategy"]) | set(STRATEGIES.infos()), results_dir)
     run_logs = read_run_logs(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with FigurePool() as figures:
         return sorted(_build(everything_loaded, run_logs, out_dir, correction, baseline, margin, html, figures))
+
+
+def _check_baseline(baseline: str, known: set[str], results_dir: Path) -> None:
+    """A baseline no record and no registered strategy has is a typo, not a table without Δ."""
+    if baseline not in known:
+        close = difflib.get_close_matches(baseline, sorted(known), n=3, cutoff=0.5)
+        hint = f" — did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise VlpbenchError(f"--baseline {baseline!r}: no strategy of that name in {results_dir} or among the registered ones{hint}")
 
 
 def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Path, correction: str, baseline: str,
