@@ -112,7 +112,7 @@ def test_a_stale_or_damaged_catalog_is_not_read(tmp_path, monkeypatch):
     infos = {"one": PluginInfo(title="One", tags=("a", "b"), profiles={"quick": {"steps": 3, "size": (2, 2)}})}
     plugin_catalog.save_infos("strategy", [], infos, PluginInfo)
     assert plugin_catalog.load_infos("strategy", "g", PluginInfo) == infos
-    (package / "plugin.py").write_text("TITLE = 'two'\n")
+    (package / "plugin.py").write_text("TITLE = 'second'\n")
     assert plugin_catalog.load_infos("strategy", "g", PluginInfo) is None
     (package / "plugin.py").write_text("TITLE = 'one'\n")
     assert plugin_catalog.load_infos("strategy", "g", PluginInfo) == infos

@@ -8,7 +8,8 @@ SHA-256 of every source file of the vlpbench package and of every package that r
 of the kind through an entry point; a later process reads the infos back only while that key
 matches, so an edited or added plugin file, or an installed plugin package, is imported again.
 
-The catalog is a cache: written atomically, ignored when unreadable, skipped when unwritable.
+The catalog is a cache: written atomically, ignored when unreadable, skipped when unwritable. As with
+`core.fingerprint`, an edit that keeps a file's size and mtime is not seen within one process.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vlpbench.core.atomic import atomic_write
+from vlpbench.core.fingerprint import DigestIndex
 
 if TYPE_CHECKING:
     from vlpbench.core.registry import PluginInfo
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-FORMAT = 1
+FORMAT = 2
+#: digests of the source files read so far in this process (kept in memory only)
+_SOURCES = DigestIndex(None)
 
 
 def cache_dir() -> Path | None:
@@ -52,12 +56,12 @@ def catalog_path(kind: str) -> Path | None:
 
 
 def _tree_digest(root: Path) -> str:
-    """SHA-256 over the relative path and bytes of every `.py` file under `root` (or of `root`)."""
-    digest = hashlib.sha256()
+    """SHA-256 over the relative names and contents of every `.py` file under `root` (or of `root`);
+    file contents come from the process's in-memory `DigestIndex`, so a file is read again only
+    when its size or mtime changed."""
     files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-    for path in files:
-        digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    names = "\n".join(path.relative_to(root.parent).as_posix() for path in files)
+    return hashlib.sha256(names.encode() + b"\0" + _SOURCES.files(files).encode()).hexdigest()
 
 
 def _package_source(module: str) -> Path | None:

@@ -7,7 +7,6 @@ imported automatically; other packages register through the entry-point groups o
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import pkgutil
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field, is_dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, TypeVar
 
-from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError, did_you_mean
 from vlpbench.core.plugin_catalog import load_infos, save_infos
 
 T = TypeVar("T")
@@ -145,8 +144,7 @@ class Registry:
         """The entry for `name`, or an error with close matches and the full list."""
         self.discover()
         if name not in self._entries:
-            close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-            hint = f" — did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(name, self._entries)
             raise VlpbenchError(
                 f"unknown {self.kind} '{name}'{hint} (available: {', '.join(sorted(self._entries))})"
             )

@@ -17,7 +17,6 @@ Same records ⇒ byte-identical files: everything is sorted and floats have fixe
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from vlpbench.core.errors import VlpbenchError
+from vlpbench.core.errors import VlpbenchError, did_you_mean
 from vlpbench.core.records import KEY as RECORD_KEY
 from vlpbench.core.records import read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
@@ -518,9 +517,8 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
 def _check_baseline(baseline: str, known: set[str], results_dir: Path) -> None:
     """A baseline no record and no registered strategy has is a typo, not a table without Δ."""
     if baseline not in known:
-        close = difflib.get_close_matches(baseline, sorted(known), n=3, cutoff=0.5)
-        hint = f" — did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise VlpbenchError(f"--baseline {baseline!r}: no strategy of that name in {results_dir} or among the registered ones{hint}")
+        raise VlpbenchError(f"--baseline {baseline!r}: no strategy of that name in {results_dir} or among the registered "
+                            f"ones{did_you_mean(baseline, known)}")
 
 
 def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Path, correction: str, baseline: str,
