@@ -30,12 +30,8 @@ from vlpbench.encoders.towers import build_text_encoder
 from vlpbench.engine.grid import Job, plan_jobs, record_key, run_grid, seed_plan
 from vlpbench.engine.run_cache import Workspace, checkpoint_key
 from vlpbench.report.leaderboard import build_leaderboards, load_records
-from vlpbench.report.variance import (
-    covered_variance,
-    minimum_detectable_difference,
-    paired_difference_sd,
-    variance_split,
-)
+from vlpbench.report.variance import covered_variance, downstream_cell_variance, variance_split
+from vlpbench.report.variance_components import VarianceComponents
 from vlpbench.strategies.base import StrategyContext
 from vlpbench.tasks.prompt_texts import NEGATIONS
 from vlpbench.tasks.prompts import calibrated_scores, prompt_scores
@@ -319,14 +315,21 @@ def test_minimum_detectable_difference_matches_the_noncentral_t():
         critical = stats.t.ppf(0.975, df)
         return 1 - stats.nct.cdf(critical, df, nc) + stats.nct.cdf(-critical, df, nc)
 
+    def mdd(sd_difference: float, n: int) -> float:  # run = sd²/2 on one dataset: a paired difference of SD `sd_difference`
+        return VarianceComponents(run=sd_difference**2 / 2, cell=0.0, interaction=0.0, downstream=np.nan, datasets=1, runs=n,
+                                  strategies=2).mdd()
+
     effect5 = optimize.brentq(lambda d: power(d, 5) - 0.8, 0.1, 5.0)
     assert 1.6 < effect5 < 1.75
-    assert minimum_detectable_difference(1.0, 5) == pytest.approx(effect5, rel=1e-4)
+    assert mdd(1.0, 5) == pytest.approx(effect5, rel=1e-4)
     expected = TTestPower().solve_power(effect_size=None, nobs=10, alpha=0.05, power=0.8, alternative="two-sided")
-    assert minimum_detectable_difference(1.0, 10) == pytest.approx(expected, rel=1e-6)
-    assert minimum_detectable_difference(2.5, 5) == pytest.approx(2.5 * minimum_detectable_difference(1.0, 5))
-    assert minimum_detectable_difference(1.0, 20) < minimum_detectable_difference(1.0, 10) < effect5
-    assert np.isnan(minimum_detectable_difference(1.0, 1)) and np.isnan(minimum_detectable_difference(np.nan, 5))
+    assert mdd(1.0, 10) == pytest.approx(expected, rel=1e-6)
+    assert mdd(2.5, 5) == pytest.approx(2.5 * mdd(1.0, 5))
+    assert mdd(1.0, 20) < mdd(1.0, 10) < effect5
+    assert np.isnan(mdd(1.0, 1))
+    # the run-level difference averages the private part over the datasets: 2·(σ²_run + σ²_cell / D)
+    c = VarianceComponents(run=1.0, cell=4.0, interaction=9.0, downstream=np.nan, datasets=4, runs=5, strategies=3)
+    assert c.sd_difference == pytest.approx(2.0) and c.mdd() == pytest.approx(2.0 * effect5, rel=1e-4)
 
 
 def _row(strategy, seed, pretrain_seed, dataset, value, fraction=1.0, status="ok", bootstrap=None):
@@ -358,9 +361,11 @@ def test_variance_split_on_known_draws():
     # a downstream variance above the total floors the pretraining share at 0
     noisy = pd.DataFrame([_row("a", 5, 0, d, 90.0) for d in ("d1", "d2")])
     assert variance_split(main[main.strategy == "a"], noisy, "auc").iloc[0]["pretraining_share"] == 0.0
-    # paired differences a − b per seed: 10 8 12 10 5 → their SD over 5 common seeds
-    sd, n = paired_difference_sd(main, "auc")
-    assert n == 5 and sd == pytest.approx(np.std([10, 8, 12, 10, 5], ddof=1))
+    # σ²_down of a cell: run 0's record with the replicate draws on it, per (strategy, dataset), pooled
+    cells = [np.var([71.0, 71.5, 69.5], ddof=1), np.var([69.0, 70.5, 68.5], ddof=1)]
+    assert downstream_cell_variance(main[main.strategy == "a"], replicates, "auc") == pytest.approx(np.mean(cells))
+    assert downstream_cell_variance(main[main.strategy == "b"], pd.DataFrame(), "auc") == pytest.approx(20 / 3)  # bootstrap
+    assert np.isnan(downstream_cell_variance(main[main.strategy == "a"], pd.DataFrame(), "auc"))
 
 
 def test_covered_variance_names_what_the_seeds_vary():
@@ -417,7 +422,7 @@ def test_rows_below_random_init_are_marked(tmp_path):
     assert "▽" not in t["clip"]["syn-odir mAP"]  # above the floor in that column
     assert "- variance covered by the tests: pretraining *and* downstream" in md
     assert "▽: below the `random-init` reference row" in md
-    assert "Variance of the dataset-averaged AUC" in md and "Minimum detectable difference" in md
+    assert "Variance of the dataset-averaged AUC" in md and "Variance components of AUC" in md
     csv = pd.read_csv(tmp_path / "lb" / "linear-probe.csv")
     row = csv[(csv.strategy == "clip") & (csv.dataset == "syn-odir") & (csv.metric == "auc")].iloc[0]
     assert row.below_floor and row.n == 5

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.report.leaderboard import build_leaderboards, load_records
@@ -81,7 +82,7 @@ def test_linear_probe_matches_golden(tmp_path):
     assert [p.relative_to(tmp_path / "lb").as_posix() for p in paths] == [
         "figures/cd-linear-probe.png", "figures/cd-linear-probe.svg", "figures/winrate-linear-probe.png",
         "figures/winrate-linear-probe.svg", "linear-probe-pairwise.csv", "linear-probe-statistics.csv",
-        "linear-probe.csv", "linear-probe.md"]
+        "linear-probe.csv", "linear-probe.md", "variance-components.csv"]
     assert (tmp_path / "lb" / "linear-probe.md").read_text() == (GOLDEN / "linear-probe.md").read_text()
 
 
@@ -132,7 +133,10 @@ def test_holm_correction_removes_a_marker(tmp_path):
     assert not holm_["clip"]["syn-odir AUC"].endswith("†") and not holm_["unicl"]["syn-odir AUC"].endswith("†")
     csv = pd.read_csv(tmp_path / "holm" / "finetune.csv").set_index("strategy")
     assert csv.loc[["clip", "unicl"], "p"].tolist() == pytest.approx(raw)
-    assert csv.loc[["clip", "unicl"], "p_adj"].tolist() == pytest.approx([max(2 * min(raw), max(raw))] * 2)
+    # Holm over every pair of the column's rows (the best row is chosen from the data: correcting only its
+    # comparisons would not hold the family-wise rate)
+    family = raw + [stats.ttest_rel(rows["clip"], rows["unicl"]).pvalue]
+    assert csv.loc[["clip", "unicl"], "p_adj"].tolist() == pytest.approx(multipletests(family, method="holm")[1][:2].tolist())
     assert "Holm-corrected" in (tmp_path / "holm" / "finetune.md").read_text()
     with pytest.raises(VlpbenchError, match="correction"):
         build_leaderboards(root, tmp_path / "x", correction="bonferroni")
@@ -221,7 +225,7 @@ def test_ablation_table(tmp_path):
             write_record(root, s, "finetune", "syn-odir", seed, {"auc": 90 + gain + 0.1 * seed, "map": 60 + gain - 0.1 * seed})
     paths = build_leaderboards(root, tmp_path / "lb")
     assert [p.name for p in paths if p.parent.name != "figures" and not p.stem.endswith(("-statistics", "-pairwise"))] == [
-        "ablation.csv", "ablation.md", "finetune.csv", "finetune.md", "ood-zsc.csv", "ood-zsc.md"]
+        "ablation.csv", "ablation.md", "finetune.csv", "finetune.md", "ood-zsc.csv", "ood-zsc.md", "variance-components.csv"]
     md = (tmp_path / "lb" / "ablation.md").read_text()
     sections = md.split("## ")[1:]
     assert [s.splitlines()[0] for s in sections] == [
@@ -377,5 +381,6 @@ def test_leaderboards_from_2000_records(tmp_path):
     assert n == 2000
     paths = build_leaderboards(root, tmp_path / "lb")
     # 4 tasks × (md, csv, statistics csv, pairwise csv) + ablation md + csv, and 2 figures × (png, svg) per task
-    # with ranked blocks (seg's records carry only per-lesion metrics: no primary metric to rank)
-    assert len(paths) == 4 * 4 + 2 + 3 * 4
+    # with ≥ 2 ranked runs (seg's records carry only per-lesion metrics: no primary metric to rank; ood-zsc has one run),
+    # and variance-components.csv
+    assert len(paths) == 4 * 4 + 2 + 2 * 4 + 1

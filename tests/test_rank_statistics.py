@@ -1,28 +1,26 @@
-"""Rank statistics of the leaderboards (report/rank_statistics.py, report/stat_figures.py): textbook
-examples (Demšar 2006), scipy/statsmodels cross-checks, hand-worked Wilson intervals, TOST verdicts on
-constructed data, deterministic bootstrap and figures, and the leaderboard footer / CSVs / CLI."""
+"""Statistics of the leaderboards with the pretraining run as the unit (report/rank_statistics.py,
+report/stat_figures.py): textbook examples (Demšar 2006), scipy/statsmodels cross-checks, the cluster
+bootstrap, verdicts on constructed data, deterministic figures, and the leaderboard footer / CSVs / CLI.
+The error rates of the tests are shown by simulation in test_error_rates.py."""
 
 import math
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import ttost_paired
 
 from test_leaderboard import LP, SEEDS, write_lp_grid, write_record
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.report.leaderboard import build_leaderboards, load_records
 from vlpbench.report.rank_statistics import (
-    block_matrix,
     block_ranks,
-    bootstrap_rank_ci,
+    cluster_bootstrap_ci,
     equivalence,
     friedman_test,
     mean_ranks,
@@ -30,13 +28,8 @@ from vlpbench.report.rank_statistics import (
     p_matrix,
     paired_difference,
     pairwise_tests,
-    seed_averages,
     task_statistics,
-    wilcoxon_test,
-    wilcoxon_tests,
-    win_rate,
     win_rate_matrix,
-    win_rates,
 )
 from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
 from vlpbench.report.statistics import holm
@@ -79,8 +72,9 @@ def test_demsar_mean_ranks_and_friedman():
     c = 1 - (60 + 3 * 6) / (n * k * (k * k - 1))
     assert result.statistic == pytest.approx(chi2_f / c, rel=1e-9)
     assert result.statistic == pytest.approx(stats.friedmanchisquare(*DEMSAR.T).statistic, rel=1e-12)
-    assert result.df == 3 and result.strategies == 4 and result.blocks == 14 and not result.reason
-    assert result.p == pytest.approx(stats.chi2.sf(result.statistic, 3), rel=1e-9) and result.p < 0.05
+    assert result.df == 3 and result.strategies == 4 and result.runs == 14 and not result.reason
+    f = (n - 1) * result.statistic / (n * (k - 1) - result.statistic)  # Iman–Davenport, Demšar eq. 2
+    assert result.f == pytest.approx(f) and result.p == pytest.approx(stats.f.sf(f, 3, 39), rel=1e-9) and result.p < 0.05
 
 
 def test_friedman_without_ties_is_the_textbook_formula():
@@ -93,8 +87,8 @@ def test_friedman_without_ties_is_the_textbook_formula():
 
 def test_friedman_reports_why_it_cannot_run():
     assert friedman_test(np.ones((5, 2)) * [1, 2]).reason == "needs ≥ 3 strategies"
-    assert friedman_test(np.array([[1.0, 2.0, 3.0]])).reason == "needs ≥ 2 complete blocks"
-    assert friedman_test(np.ones((4, 3))).reason == "every block is a tie"
+    assert friedman_test(np.array([[1.0, 2.0, 3.0]])).reason == "needs ≥ 2 complete runs"
+    assert friedman_test(np.ones((4, 3))).reason == "every run is a tie"
     assert math.isnan(friedman_test(np.ones((4, 3))).p)
 
 
@@ -105,72 +99,48 @@ def test_ranks_best_first_and_ties_averaged():
     assert mean_ranks(x).sum() == pytest.approx(3 * 4 / 2)  # k(k+1)/2 per block
 
 
-def test_rank_bootstrap_ci_is_deterministic_and_contains_the_mean_rank():
-    x = np.random.default_rng(0).normal(size=(15, 6)) + np.arange(6)
-    lo, hi = bootstrap_rank_ci(x)
-    lo2, hi2 = bootstrap_rank_ci(x)
-    assert lo.tolist() == lo2.tolist() and hi.tolist() == hi2.tolist()  # fixed seed: same interval
-    ranks = mean_ranks(x)
-    assert np.all(lo <= ranks) and np.all(ranks <= hi) and np.all(lo >= 1) and np.all(hi <= 6)
-    assert np.any(hi > lo)
-    other = bootstrap_rank_ci(x, seed=1)
-    assert other[0].tolist() != lo.tolist() or other[1].tolist() != hi.tolist()
-    winner = np.column_stack([x, np.full(15, 99.0)])  # wins every block: the CI collapses to rank 1
-    assert [v[-1] for v in bootstrap_rank_ci(winner)] == [1.0, 1.0]
-    one = bootstrap_rank_ci(x[:1])
-    assert np.isnan(one[0]).all() and np.isnan(one[1]).all()
+def test_cluster_bootstrap_resamples_whole_runs_deterministically():
+    per_run = np.random.default_rng(0).normal(size=(6, 4)) + np.arange(4)  # runs × statistics
+    lo, hi = cluster_bootstrap_ci(per_run)
+    assert [v.tolist() for v in cluster_bootstrap_ci(per_run)] == [lo.tolist(), hi.tolist()]  # fixed seed
+    assert np.all(lo <= per_run.mean(axis=0)) and np.all(per_run.mean(axis=0) <= hi) and np.all(hi > lo)
+    assert [v.tolist() for v in cluster_bootstrap_ci(per_run, seed=1)] != [lo.tolist(), hi.tolist()]
+    constant = cluster_bootstrap_ci(np.ones((5, 2)))  # every run the same: nothing to resample
+    assert constant[0].tolist() == constant[1].tolist() == [1.0, 1.0]
+    assert np.isnan(cluster_bootstrap_ci(per_run[:1])[0]).all()
+
+
+def test_rank_ci_resamples_runs_not_datasets(tmp_path):
+    """Three datasets that always agree within a run carry one run's information, not three: the
+    cluster bootstrap's interval is as wide as that of the run-level ranks."""
+    rng = np.random.default_rng(4)
+    for seed in SEEDS:
+        luck = rng.normal(size=3)
+        for d in ("syn-a", "syn-b", "syn-c"):
+            for i, s in enumerate(("mae", "clip", "wsc")):
+                write_record(tmp_path / "r", s, "linear-probe", d, seed, {"auc": 80 + luck[i]})
+    per = task_statistics(load_records(tmp_path / "r"), "auc", ["mae", "clip", "wsc"], "clip", 1.0).per_strategy
+    runs = task_statistics(load_records(tmp_path / "r").query("dataset == 'syn-a'"), "auc", ["mae", "clip", "wsc"], "clip", 1.0)
+    assert per.rank_lo.tolist() == runs.per_strategy.rank_lo.tolist()
+    assert per.rank_hi.tolist() == runs.per_strategy.rank_hi.tolist()
 
 
 # ---------------------------------------------------------------- pairwise
 
 
-def test_wilcoxon_demsar_c45_vs_c45m():
-    # Demšar §3.1.3: C4.5 vs C4.5+m, zero differences split → R+ = 93, R− = 12, z = −2.545, p < 0.05
-    c45, c45m = DEMSAR[:, 0], DEMSAR[:, 1]
-    statistic, p = wilcoxon_test(c45m, c45)
-    assert statistic == 12.0
-    assert p == pytest.approx(stats.wilcoxon(c45m, c45, zero_method="zsplit").pvalue, rel=1e-12)
-    assert p == pytest.approx(2 * stats.norm.cdf(-2.545), abs=2e-4)
-    statistic, p = wilcoxon_test(c45, c45)
-    assert math.isnan(statistic) and p == 1.0
-    assert all(math.isnan(v) for v in wilcoxon_test(c45[:1], c45m[:1]))
-
-
-@pytest.mark.parametrize("n", [5, 12, 30])
-def test_wilcoxon_tests_equal_one_scipy_call_per_column(n):
-    """One call per group (with / without zero or tied differences) gives each column the p-value
-    of its own call: exact (no ties), permutation (ties, n ≤ 13) or normal approximation."""
-    rng = np.random.default_rng(n)
-    x = np.round(rng.normal(70, 5, (n, 5)), 1)
-    y = x + np.round(rng.normal(0, 2, (n, 5)), 3)
-    y[0, 1] = x[0, 1]  # one zero difference
-    y[:, 2] = x[:, 2] + np.round(rng.normal(0, 2, n))  # tied |differences|
-    y[:, 3] = x[:, 3]  # identical columns
-    statistic, p = wilcoxon_tests(x, y)
-    for j in (0, 1, 2):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            one = stats.wilcoxon(x[:, j], y[:, j], zero_method="zsplit")
-        assert (statistic[j], p[j]) == (one.statistic, one.pvalue)
-    assert math.isnan(statistic[3]) and p[3] == 1.0
-
-
-def test_win_rates_equal_one_wilson_interval_per_column():
-    x = np.array([[1.0, 2, 3], [4, 5, 6], [7, 8, 9], [1, 1, 1]])
-    y = np.array([[0.0], [5], [9], [1]])  # one baseline column against all three
-    rate, lo, hi = win_rates(x, y)
-    for j in range(3):
-        wins = np.sum(x[:, j] > y[:, 0]) + 0.5 * np.sum(x[:, j] == y[:, 0])
-        assert rate[j] == wins / 4
-        assert (lo[j], hi[j]) == proportion_confint(wins, 4, alpha=1 - 0.95, method="wilson")  # alpha as win_rate forms it
-
-
 def test_pairwise_tests_and_matrices():
-    blocks = pd.DataFrame(DEMSAR, columns=["C4.5", "C4.5+m", "C4.5+cf", "C4.5+m+cf"])
-    pairs = pairwise_tests(blocks)
+    names = ["C4.5", "C4.5+m", "C4.5+cf", "C4.5+m+cf"]
+    blocks = pd.DataFrame(DEMSAR, columns=names)
+    cube = DEMSAR.reshape(2, 7, 4).transpose(2, 0, 1)  # strategies × 2 datasets × 7 runs
+    pairs = pairwise_tests(cube, names)
     assert len(pairs) == 6 and pairs[["a", "b"]].iloc[0].tolist() == ["C4.5", "C4.5+m"]
-    raw = [stats.wilcoxon(blocks[a], blocks[b], zero_method="zsplit").pvalue for a, b in zip(pairs.a, pairs.b)]
+    runs = cube.mean(axis=1)  # the unit: run-level values
+    raw = [stats.ttest_rel(runs[names.index(a)], runs[names.index(b)]).pvalue for a, b in zip(pairs.a, pairs.b)]
     assert pairs.p.tolist() == pytest.approx(raw, rel=1e-12)
+    assert (pairs.runs == 7).all() and (pairs.blocks == 14).all()
+    flips = [stats.permutation_test(((runs[names.index(a)] - runs[names.index(b)]),), np.mean, permutation_type="samples",
+                                    n_resamples=np.inf).pvalue for a, b in zip(pairs.a, pairs.b)]
+    assert pairs.p_sign_flip.tolist() == pytest.approx(flips, rel=1e-9)  # 7 runs: 2/128 < α, so it runs
     assert pairs.p_holm.tolist() == pytest.approx(holm(raw))
     assert pairs.significant.tolist() == [p < 0.05 for p in holm(raw)]
     m = p_matrix(pairs, list(blocks.columns))
@@ -184,19 +154,6 @@ def test_pairwise_tests_and_matrices():
 
 
 # ---------------------------------------------------------------- against a baseline
-
-
-def test_win_rate_wilson_interval_by_hand():
-    a = np.array([5, 5, 5, 5, 5, 5, 5, 1, 1, 3.0])
-    b = np.array([1, 1, 1, 1, 1, 1, 1, 5, 5, 3.0])  # 7 wins, 2 losses, 1 tie → 7.5 / 10
-    w = win_rate(a, b)
-    z, n, p = stats.norm.ppf(0.975), 10, 0.75
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    assert (w.rate, w.n) == (0.75, 10)
-    assert w.lo == pytest.approx(centre - half, rel=1e-9) and w.hi == pytest.approx(centre + half, rel=1e-9)
-    assert (round(w.lo, 4), round(w.hi, 4)) == (0.4422, 0.9191)
-    assert math.isnan(win_rate(np.empty(0), np.empty(0)).rate)
 
 
 def test_paired_difference_ci_equals_scipy_and_pairs_by_seed():
@@ -214,11 +171,11 @@ def test_paired_difference_ci_equals_scipy_and_pairs_by_seed():
 
 @pytest.mark.parametrize("diffs, verdict", [
     ([0.10, -0.05, 0.05, 0.00, 0.02], "equivalent"),  # tiny differences, well inside ±1
-    ([0.30, 0.31, 0.29, 0.30, 0.30], "equivalent"),  # significant by t-test but inside the margin: equivalent wins
+    ([0.30, 0.31, 0.29, 0.30, 0.30], "better"),  # significant and inside the margin: one verdict, the difference
     ([3.0, 2.8, 3.3, 3.1, 2.9], "better"),
     ([-2.5, -2.9, -2.6, -3.0, -2.7], "worse"),
-    ([2.0, -1.5, 0.5, -2.0, 1.8], "inconclusive"),  # spread too large to tell
-    ([1.5, -0.2, 0.9, 0.1, 1.2], "inconclusive"),  # Δ = 0.7: neither inside ±1 nor significantly ≠ 0
+    ([2.0, -1.5, 0.5, -2.0, 1.8], "can't tell"),  # spread too large to tell
+    ([1.5, -0.2, 0.9, 0.1, 1.2], "can't tell"),  # Δ = 0.7: neither inside ±1 nor significantly ≠ 0
     ([1.2, 0.9, 1.1, 0.8, 1.05], "better"),  # Δ = 1.01 at the margin, significant: better, not equivalent
 ])
 def test_tost_verdicts(diffs, verdict):
@@ -228,8 +185,7 @@ def test_tost_verdicts(diffs, verdict):
     p_tost = ttost_paired(x, base, -1.0, 1.0)[0]
     p_t = stats.ttest_rel(x, base).pvalue
     assert e.p_tost == pytest.approx(p_tost) and e.p_difference == pytest.approx(p_t)
-    expected = "equivalent" if p_tost < 0.05 else ("better" if p_t < 0.05 and np.mean(diffs) > 0 else
-                                                    "worse" if p_t < 0.05 else "inconclusive")
+    expected = ("better" if np.mean(diffs) > 0 else "worse") if p_t < 0.05 else ("equivalent" if p_tost < 0.05 else "can't tell")
     assert e.verdict == verdict == expected and e.n == 5
 
 
@@ -246,16 +202,14 @@ def test_tost_edge_cases():
 # ---------------------------------------------------------------- from records
 
 
-def test_blocks_and_seed_averages_from_records(tmp_path):
+def test_runs_and_blocks_from_records(tmp_path):
     write_lp_grid(tmp_path / "r", skip={("clip", "syn-odir", 4)})
-    df = load_records(tmp_path / "r")
-    values = metric_values(df, "auc")
-    blocks, dropped = block_matrix(values, ["mae", "clip", "wsc"])
-    assert list(blocks.columns) == ["mae", "clip", "wsc"] and dropped == 1 and len(blocks) == 9
-    assert blocks.loc[("syn-odir", 0), "wsc"] == LP[("wsc", "syn-odir")]["auc"][0]
-    avg = seed_averages(values, ["mae", "clip", "wsc"])
-    assert math.isnan(avg.loc[4, "clip"])  # seed 4 lacks syn-odir
-    assert avg.loc[0, "wsc"] == pytest.approx((LP[("wsc", "syn-odir")]["auc"][0] + LP[("wsc", "syn-rfmid")]["auc"][0]) / 2)
+    ts = task_statistics(load_records(tmp_path / "r"), "auc", ["mae", "clip", "wsc"], "clip", 1.0)
+    assert list(ts.blocks.columns) == ["mae", "clip", "wsc"] and ts.dropped == 1 and len(ts.blocks) == 8
+    assert list(ts.runs.index) == [0, 1, 2, 3]  # run 4 lacks clip on syn-odir: the whole run is left out
+    assert ts.blocks.loc[("syn-odir", 0), "wsc"] == LP[("wsc", "syn-odir")]["auc"][0]
+    assert ts.runs.loc[0, "wsc"] == pytest.approx((LP[("wsc", "syn-odir")]["auc"][0] + LP[("wsc", "syn-rfmid")]["auc"][0]) / 2)
+    assert len(metric_values(load_records(tmp_path / "r"), "auc")) == 29
 
 
 def test_task_statistics_on_the_linear_probe_fixture(tmp_path):
@@ -277,20 +231,23 @@ def test_leaderboard_footer_and_csvs(tmp_path):
     write_lp_grid(tmp_path / "r")
     build_leaderboards(tmp_path / "r", tmp_path / "lb")
     md = (tmp_path / "lb" / "linear-probe.md").read_text()
-    assert "Holm-corrected across the rows of each column" in md  # the default correction
-    assert "Variance of the dataset-averaged AUC" in md and "Minimum detectable difference" in md  # kept
+    assert "Holm-corrected over every pair of rows of the column" in md  # the default correction
+    assert "Variance of the dataset-averaged AUC per strategy" in md and "minimum detectable difference" in md
+    assert "| pretraining, shared by the datasets of a run | 0.30 | 5 % |" in md  # the fitted components
     footer = md.split("Statistics on AUC at fraction 1")[1]
-    assert "- omnibus (Friedman, tie-corrected): χ² = 16.67, df = 2, p < 0.001" in footer
+    assert footer.startswith(" (rank 1 = best). Unit of every test, interval, rank and win rate: the pretraining run (5 complete")
+    assert "- omnibus (Friedman, runs as blocks, on the dataset-averaged AUC): χ² = 10.00, Iman–Davenport F = ∞, df = 2, p < 0.001" in footer
     assert "Holm-adjusted over 3 pair(s)): 3 pair(s) with p < 0.05: clip > mae" in footer
-    assert "| strategy | mean rank [95 % CI] | Δ vs clip [95 % CI] | TOST vs clip (±1.00) | win rate vs clip [95 % CI] |" in footer
-    assert "| wsc | 1.25 [1.00, 1.50] | +1.00 [+0.79, +1.21] | better | 0.75 [0.44, 0.92] |" in footer
-    assert "| clip | 1.75 [1.50, 2.00] | baseline | baseline | baseline |" in footer
+    assert "- exact sign-flip permutation test: not run (with 5 runs its smallest p is 0.0625 ≥ α = 0.05)" in footer
+    assert "| strategy | mean rank [95 % CI] | Δ vs clip [95 % CI] | verdict vs clip (±1.00) | win rate vs clip [95 % CI] |" in footer
+    assert "| wsc | 1.25 [1.05, 1.45] | +1.00 [+0.79, +1.21] | better | 0.75 [0.55, 0.95] |" in footer
+    assert "| clip | 1.75 [1.55, 1.95] | baseline | baseline | baseline |" in footer
     per = pd.read_csv(tmp_path / "lb" / "linear-probe-statistics.csv")
     assert per.strategy.tolist() == ["mae", "clip", "wsc"] and set(per.task) == {"linear-probe"}
     assert {"mean_rank", "rank_lo", "rank_hi", "delta", "delta_lo", "delta_hi", "p_tost", "verdict", "win_lo", "win_hi"} <= set(per)
     pairs = pd.read_csv(tmp_path / "lb" / "linear-probe-pairwise.csv")
     assert pairs[["a", "b"]].values.tolist() == [["mae", "clip"], ["mae", "wsc"], ["clip", "wsc"]]
-    assert {"p", "p_holm", "win_rate", "win_lo", "win_hi"} <= set(pairs)
+    assert {"p", "p_holm", "p_sign_flip", "runs", "win_rate", "win_lo", "win_hi"} <= set(pairs)
     assert pairs.p_holm.tolist() == pytest.approx(holm(pairs.p.tolist()))
 
 
@@ -341,9 +298,9 @@ def test_two_strategies_one_seed_does_not_crash(tmp_path):
     paths = build_leaderboards(tmp_path / "r", tmp_path / "lb")
     assert not any(p.parent.name == "figures" for p in paths)  # one block: nothing to draw
     md = (tmp_path / "lb" / "finetune.md").read_text()
-    assert "- omnibus (Friedman): n/a (needs ≥ 3 strategies)" in md
-    assert "- pairwise (Wilcoxon signed-rank, Holm): n/a (needs ≥ 2 strategies and ≥ 2 complete blocks)" in md
-    assert "| wsc | 1.00 (CI n/a: needs ≥ 2 blocks) | +1.00 (CI n/a: needs ≥ 2 seeds) | n/a (needs ≥ 2 seeds) |" in md
+    assert "- omnibus (Friedman, runs as blocks): n/a (needs ≥ 3 strategies)" in md
+    assert "- pairwise (paired t-test over runs, Holm): n/a (needs ≥ 2 strategies and ≥ 2 complete runs)" in md
+    assert "| wsc | 1.00 (CI n/a: needs ≥ 2 runs) | +1.00 (CI n/a: needs ≥ 2 runs) | n/a (needs ≥ 2 runs) |" in md
     assert pd.read_csv(tmp_path / "lb" / "finetune-pairwise.csv").p.isna().all()
 
 
@@ -351,8 +308,8 @@ def test_missing_baseline_is_stated_and_skipped(tmp_path):
     write_lp_grid(tmp_path / "r")
     build_leaderboards(tmp_path / "r", tmp_path / "lb", baseline="unicl")
     md = (tmp_path / "lb" / "linear-probe.md").read_text()
-    assert "- baseline `unicl` has no AUC in this table: Δ, TOST and win rate against it skipped" in md
-    assert "| wsc | 1.25 [1.00, 1.50] | – | – | – |" in md
+    assert "- baseline `unicl` has no AUC in this table: Δ, verdict and win rate against it skipped" in md
+    assert "| wsc | 1.25 [1.05, 1.45] | – | – | – |" in md
 
 
 def test_unknown_baseline_is_an_error_with_close_matches(tmp_path, capsys):
@@ -387,4 +344,5 @@ def test_cli_baseline_margin_and_holm_default(tmp_path):
     assert main(["leaderboard", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "lb"),
                  "--baseline", "wsc", "--margin", "20"]) == 0
     md = (tmp_path / "lb" / "linear-probe.md").read_text()
-    assert "TOST vs wsc (±20.00)" in md and "| clip | 1.75 [1.50, 2.00] | -1.00 [-1.21, -0.79] | equivalent |" in md
+    # inside the ±20 margin but significantly different: one verdict per pair, the difference's
+    assert "verdict vs wsc (±20.00)" in md and "| clip | 1.75 [1.55, 1.95] | -1.00 [-1.21, -0.79] | worse |" in md

@@ -40,15 +40,17 @@ screenshot_site = _screenshot_module()
 def write_records(root: Path, shuffle: int | None = None) -> None:
     """linear-probe (3 strategies × 2 datasets × 5 seeds) and ood-zsc with the three prompt
     protocols (5 strategies × 2 datasets × 3 seeds, text language zh; the same noise per (dataset,
-    seed) for every strategy: wsc-sa is equivalent to clip, clip-be below random-init)."""
+    seed) for every strategy, and wsc-sa's own jitter: wsc-sa is equivalent to clip, not significantly different;
+    clip-be below random-init)."""
     write_lp_grid(root)
     rng = np.random.default_rng(0)
     noise = {(d, seed): rng.normal(0.0, 1.0, size=3) for d in ("syn-fives", "syn-refuge") for seed in range(3)}
+    jitter = dict(zip(noise, [0.3, -0.2, -0.25, 0.2, 0.1, -0.15]))
     items = [(s, d, seed, noise[(d, seed)]) for s in ZSC_GAIN for (d, seed) in noise]
     if shuffle is not None:
         random.Random(shuffle).shuffle(items)
     for s, d, seed, noise in items:
-        base = 70.0 + ZSC_GAIN[s] + noise[0]
+        base = 70.0 + ZSC_GAIN[s] + noise[0] + (jitter[(d, seed)] if s == "wsc-sa" else 0.0)
         protocols = {p: {"auc": base + gain + noise[1], "map": base - 30 + noise[2]} for p, gain in PROTOCOL_GAIN.items()}
         write_record(root, s, "ood-zsc", d, seed, dict(protocols["term"]), extra={"protocols": protocols, "protocol": "term"},
                      config={"seed": seed, "encoders": {"text": {"language": "zh"}}})
@@ -109,7 +111,7 @@ def test_site_is_written(built):
         assert csv.read_bytes() == (root / "lb-b" / csv.name).read_bytes()
     page = (site / "linear-probe.html").read_text(encoding="utf-8")
     assert "<details>" in page and "syn-odir" in page and 'data-v="' in page  # per-dataset drill-down, sort keys
-    assert "†" in page and "Mean rank [95 % CI]" in page and "TOST vs clip" in page
+    assert "†" in page and "Mean rank [95 % CI]" in page and "Verdict vs clip" in page
     zsc = (site / "ood-zsc.html").read_text(encoding="utf-8")
     assert "▽" in zsc  # clip-be is below random-init
     assert zsc.count('class="mark eq"') == 1 and "≡ equivalent" in zsc  # wsc-sa vs clip, on Avg AUC

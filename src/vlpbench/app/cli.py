@@ -93,9 +93,12 @@ def _speed_parser(commands_: Subparsers) -> None:
 
 
 def _study_parser(commands_: Subparsers) -> None:
-    study = commands_.add_parser("study", help="ViLReF studies")
-    study.add_argument("name", choices=["label-entropy"])
+    study = commands_.add_parser("study", help="ViLReF studies (label-entropy) and the power study of a grid (power)")
+    study.add_argument("name", choices=["label-entropy", "power"])
     study.add_argument("--out", type=Path, default=Path("leaderboards"))
+    study.add_argument("--delta", type=float, default=1.0,
+                       help="power: the difference in metric points to detect at 80 %% power (default 1.0)")
+    study.add_argument("--task", type=names, default=None, help="power: the tasks to study (default: every task with records)")
     study.add_argument("--strategy", type=names, default=None,
                        help="default: the strategies tagged 'contrastive' (" + "see `bench list strategies`)")
     study.add_argument("--mle", type=floats, default=[0.05, 0.075, 0.1, 0.125, 0.15])

@@ -7,8 +7,10 @@ dataset × fraction × metric (M-FLAG Tables 2–3). A deterministic single run 
 replicates (ood-zsc) shows `point [lo, hi]` and uses the paired bootstrap test. `ablation.md`
 holds the ablation tables the strategies declare: ViLReF Tables IV–V (clip, wsc-sa, clip-be, wsc on
 finetune and ood-zsc) and M-FLAG Table 4 (mflag-align, mflag-orth, mflag on linear-probe and seg).
-Each task's footer adds the rank statistics of `rank_statistics.py` (Friedman, Holm-adjusted
-pairwise Wilcoxon, mean ranks with bootstrap CIs, Δ and TOST against a baseline, win rates),
+Each task's footer adds the fitted variance components and the minimum detectable difference
+(`variance_components.py`) and the statistics of `rank_statistics.py`, all with the pretraining run
+as the unit (Friedman over runs, Holm-adjusted pairwise paired t-tests over runs, mean ranks and win
+rates with cluster-bootstrap CIs, Δ and one verdict against a baseline),
 written also to `<task>-statistics.csv` / `<task>-pairwise.csv` and drawn in
 `figures/cd-<task>` / `figures/winrate-<task>` (PNG + SVG). With `html`, the same numbers also
 go into a static HTML site (`site.py`).
@@ -17,6 +19,7 @@ Same records ⇒ byte-identical files: everything is sorted and floats have fixe
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,7 @@ from vlpbench.report.rank_statistics import (
     TaskStatistics,
     metric_name,
     p_matrix,
+    pair_row,
     statistics_frames,
     statistics_lines,
     task_statistics,
@@ -43,7 +47,7 @@ from vlpbench.report.rank_statistics import (
 from vlpbench.report.site import PromptPage, Site, SiteColumn, TaskPage, write_site
 from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
 from vlpbench.report.statistics import bootstrap_ci, holm, paired_bootstrap_p, paired_ttests
-from vlpbench.report.variance import covered_variance, variance_lines
+from vlpbench.report.variance import component_lines, component_row, covered_variance, downstream_cell_variance, variance_lines
 
 KEY = list(RECORD_KEY)
 ALPHA = 0.05
@@ -267,9 +271,12 @@ def _ttest_pvalues(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
     return out.tolist()
 
 
-def _cells(t: pd.DataFrame, strategies: list[str], correction: str, ranked: bool = True) -> tuple[list[Column], pd.DataFrame, bool]:
+def _cells(t: pd.DataFrame, strategies: list[str], correction: str, ranked: bool = True,
+           pairwise: tuple[Column, pd.DataFrame] | None = None) -> tuple[list[Column], pd.DataFrame, bool]:
     """Statistics of every (strategy, column) cell, the best row per column and the significance
-    tests (`ranked`; without it only mean and std: a descriptive table)."""
+    tests (`ranked`; without it only mean and std: a descriptive table). `pairwise`: the primary
+    Avg column and the table's pairwise tests over runs, whose Holm family that column's marks use
+    (so a mark and the pairwise list never disagree)."""
     long = _long(t)
     cols = _columns(long)
     values = _seed_values(long, cols)
@@ -278,7 +285,7 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str, ranked: bool
     reps, cis = _replicates(t, cols) if single_run else ({}, {})
     na = t[t["status"] == "n/a"]
     na_keys = set(zip(na["strategy"], na["dataset"], na["fraction"]))
-    cells, tests = {}, []  # tests: (column, best strategy, compared strategy)
+    cells, tests, bests = {}, [], {}  # tests: (column, a, b) for every pair of a column's rows
     floors = [s for s in strategies if s in STRATEGIES.tagged(FLOOR_TAG)]
     flaggable = [s for s in strategies if REFERENCE_TAG not in _info(STRATEGIES, s).tags]
     for col in cols:
@@ -298,7 +305,8 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str, ranked: bool
             shown = format(cells[(best, col)]["mean"], ".2f")
             for s in present:
                 cells[(s, col)]["best"] = format(cells[(s, col)]["mean"], ".2f") == shown
-            tests += [(col, best, s) for s in present if s != best]
+            bests[col] = best
+            tests += [(col, a, b) for a, b in itertools.combinations(present, 2)]
             for floor in (f for f in floors if f in present):
                 for s in (s for s in flaggable if s in present):
                     cells[(s, col)]["below_floor"] |= bool(cells[(s, col)]["mean"] < cells[(floor, col)]["mean"])
@@ -309,13 +317,19 @@ def _cells(t: pd.DataFrame, strategies: list[str], correction: str, ranked: bool
     else:
         pvalues = _ttest_pvalues([(values[(b, c)], values[(s, c)]) for c, b, s in tests])
     by_column: dict[Column, list[tuple[str, str, float]]] = {}
-    for (c, b, s), p in zip(tests, pvalues):
-        by_column.setdefault(c, []).append((b, s, p))
+    for (c, a, b), p in zip(tests, pvalues):
+        by_column.setdefault(c, []).append((a, b, p))
     for c, rows in by_column.items():
         raw = [p for _, _, p in rows]
-        for (b, s, p), p_adj in zip(rows, holm(raw) if correction == "holm" else raw):
+        best = bests[c]
+        for (a, b, p), p_adj in zip(rows, holm(raw) if correction == "holm" else raw):
+            if best not in (a, b):
+                continue
+            s = b if a == best else a
+            if pairwise is not None and c == pairwise[0] and (pair := pair_row(pairwise[1], best, s)) is not None:
+                p, p_adj = pair["p"], pair["p_holm"] if correction == "holm" else pair["p"]
             cell = cells[(s, c)]
-            cell.update(p=p, p_adj=p_adj, significant=bool(p_adj < ALPHA and cell["mean"] < cells[(b, c)]["mean"]))
+            cell.update(p=p, p_adj=p_adj, significant=bool(p_adj < ALPHA and cell["mean"] < cells[(best, c)]["mean"]))
     return cols, pd.DataFrame([cells[(s, c)] for c in cols for s in strategies]), single_run
 
 
@@ -346,14 +360,15 @@ def _costs(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _table(t: pd.DataFrame, strategies: list[str], expected_seeds: int, correction: str,
-           ablation: dict[str, list[str]] | None = None, ranked: bool = True) -> tuple[str, pd.DataFrame, bool]:
+           ablation: dict[str, list[str]] | None = None, ranked: bool = True,
+           pairwise: tuple[Column, pd.DataFrame] | None = None) -> tuple[str, pd.DataFrame, bool]:
     """Markdown table (GitHub) and the long CSV frame for the given rows of one task.
 
     `ablation` (row → its components) adds the check-mark columns of ViLReF Tables IV–V / M-FLAG Table 4.
     """
     components = list(dict.fromkeys(c for parts in (ablation or {}).values() for c in parts))
     t = t[t["strategy"].isin(strategies)]
-    cols, cells, single_run = _cells(t, strategies, correction, ranked)
+    cols, cells, single_run = _cells(t, strategies, correction, ranked, pairwise)
     show_fraction = set(t["fraction"]) != {1.0}
     seeds = t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().groupby("strategy").min()
     costs = _costs(t)
@@ -418,9 +433,10 @@ def _header(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
     ]
 
 
-def _legend(single_run: bool, correction: str) -> str:
-    corrected = (", Holm-corrected across the rows of each column" if correction == "holm"
-                 else ", not corrected for multiple comparisons")
+def _legend(single_run: bool, correction: str, primary: str = "") -> str:
+    """Legend of a ranked table; `primary`: the Avg column whose marks come from the pairwise tests."""
+    corrected = (", Holm-corrected over every pair of rows of the column, so that picking the best row does not "
+                 "inflate the error rate" if correction == "holm" else ", not corrected for multiple comparisons")
     if single_run:
         cells = ("Cells: point estimate [95 % percentile bootstrap CI] of one deterministic run, in %. "
                  "Avg: mean over datasets, CI from the dataset-averaged replicates.")
@@ -428,10 +444,13 @@ def _legend(single_run: bool, correction: str) -> str:
     else:
         cells = ("Cells: mean (sample std) over seeds, in %. "
                  "Avg: mean over datasets per seed, then mean (std) over seeds.")
-        test = "paired t-test across seeds matched by seed"
+        test = "paired t-test across pretraining runs matched by seed"
     best = "value" if single_run else "mean"
     return (f"{cells} **Bold**: best {best} in the column. {MARK}: the best row is significantly better than this row"
-            f" ({test}, p < {ALPHA}{corrected}). `(k/K seeds)`: incomplete row, averaged "
+            f" ({test}, p < {ALPHA}{corrected}"
+            + (f"; in the {primary} column, the pair's p from the pairwise tests below, so the mark and the pairwise "
+               "list agree" if primary and correction == "holm" else "")
+            + "). `(k/K seeds)`: incomplete row, averaged "
             "over the seeds that exist. n/a: task not applicable to the strategy; –: no record. "
             f"{FLOOR_MARK}: below the `random-init` reference row (the untrained encoders) in this column. "
             "Reference rows: `random-init` (floor) and `supervised` (the image encoder trained on the corpus labels with BCE). "
@@ -467,20 +486,20 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return _write(path, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
 
 
-def _statistics(t: pd.DataFrame, task: str, strategies: list[str], metric: str, baseline: str, margin: float,
-                out_dir: Path, figures: FigurePool) -> tuple[list[str], list[Path], TaskStatistics]:
+def _statistics(t: pd.DataFrame, replicates: pd.DataFrame, task: str, strategies: list[str], metric: str, baseline: str,
+                margin: float, out_dir: Path, figures: FigurePool) -> tuple[list[str], list[Path], TaskStatistics]:
     """The footer's "Statistics" section of one task, its two CSVs and its two figures (queued on
     `figures`), and the statistics."""
-    ts = task_statistics(t, metric, strategies, baseline, margin)
+    ts = task_statistics(t, metric, strategies, baseline, margin, downstream=downstream_cell_variance(t, replicates, metric))
     paths, svgs = [], []
-    if len(ts.blocks) >= 2 and ts.blocks.shape[1] >= 2:
+    if len(ts.runs) >= 2 and ts.blocks.shape[1] >= 2:
         names = list(ts.blocks.columns)
         ranks = ts.per_strategy.set_index("strategy")["mean_rank"]
         name = metric_name(metric)
-        paths += figures.draw(cd_diagram, ranks, p_matrix(ts.pairwise, names), f"{task}: mean rank on {name} over "
-                              f"{len(ts.blocks)} blocks (bars: Holm-adjusted Wilcoxon p ≥ 0.05)", out_dir / "figures" / f"cd-{task}")
-        paths += figures.draw(winrate_heatmap, win_rate_matrix(ts.blocks), f"{task}: share of {len(ts.blocks)} blocks where "
-                              f"A beats B on {name}", out_dir / "figures" / f"winrate-{task}")
+        paths += figures.draw(cd_diagram, ranks, p_matrix(ts.pairwise, names), f"{task}: mean rank on {name} ({len(ts.runs)} "
+                              "runs; bars: Holm-adjusted paired t-test over runs p ≥ 0.05)", out_dir / "figures" / f"cd-{task}")
+        paths += figures.draw(winrate_heatmap, win_rate_matrix(ts.blocks), f"{task}: share of (dataset, run) blocks where "
+                              f"A beats B on {name} ({len(ts.runs)} runs)", out_dir / "figures" / f"winrate-{task}")
         svgs = [p.relative_to(out_dir).as_posix() for p in paths if p.suffix == ".svg"]
     per_strategy, pairwise = statistics_frames(ts, task)
     paths.append(_write_csv(out_dir / f"{task}-statistics.csv", per_strategy))
@@ -524,7 +543,7 @@ def _check_baseline(baseline: str, known: set[str], results_dir: Path) -> None:
 def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Path, correction: str, baseline: str,
            margin: float, html: Path | None, figures: FigurePool) -> list[Path]:
     """`build_leaderboards` once the records are loaded; figures are drawn by `figures`, in parallel."""
-    written, ablation_md, ablation_csv, pages = [], [], [], []
+    written, ablation_md, ablation_csv, pages, fitted = [], [], [], [], []
     task_tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
     external, df = everything_loaded[is_external(everything_loaded)], everything_loaded[~is_external(everything_loaded)]
     for task in sorted(set(external["task"]) - set(df["task"])):  # tasks only released models ran
@@ -555,12 +574,17 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             written.append(_write(out_dir / f"{task}.md", text + "\n"))
             written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
             continue
-        markdown, cells, single_run = _table(t, strategies, expected, correction)
         metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
-        statistics, paths, ts = _statistics(t, task, strategies, metric, baseline, margin, out_dir, figures)
+        statistics, paths, ts = _statistics(t, replicates, task, strategies, metric, baseline, margin, out_dir, figures)
+        markdown, cells, single_run = _table(t, strategies, expected, correction, pairwise=(Column(AVG, 1.0, metric), ts.pairwise))
         written += paths
-        header, legend = [*_header(t, run_logs), covered_variance(t)], _legend(single_run, correction)
-        variance, warning_lines = variance_lines(t, replicates, metric, strategies), _warnings(t)
+        header = [*_header(t, run_logs), covered_variance(t)]
+        legend = _legend(single_run, correction, "" if single_run else f"{AVG} {metric_name(metric)}")
+        variance = [*component_lines(ts.components, metric_name(metric), len(ts.pairwise)),
+                    *variance_lines(t, replicates, metric, strategies)]
+        warning_lines = _warnings(t)
+        if ts.components is not None:
+            fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))
         references = external_section(ext, _metric_names(t)) if not ext.empty else []
         text = "\n".join([title, "", *header, "", markdown, "", legend, *variance, *statistics, *warning_lines, *references])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
@@ -590,6 +614,8 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
     if ablation_md:
         written.append(_write(out_dir / "ablation.md", "\n".join(ablation_md).rstrip("\n") + "\n"))
         written.append(_write_csv(out_dir / "ablation.csv", pd.concat(ablation_csv, ignore_index=True)))
+    if fitted:
+        written.append(_write_csv(out_dir / "variance-components.csv", pd.DataFrame(fitted)))
     records = df[~df["replicate"]]
     prompts = prompt_frames(records)
     prompt_paths = prompt_sensitivity(records, out_dir, prompts)

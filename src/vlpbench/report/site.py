@@ -208,7 +208,7 @@ def _verdict(ts: TaskStatistics, strategy: str, row: dict | None) -> Td:
 
 
 def _statistics_tds(ts: TaskStatistics, strategy: str, row: dict | None) -> list[Td]:
-    """Mean rank [CI], Δ [CI], TOST verdict and win rate [CI] against the baseline of one row."""
+    """Mean rank [CI], Δ [CI], verdict and win rate [CI] against the baseline of one row."""
     if row is None:
         return [Td("not ranked", "", classes="na"), Td("–", ""), Td("–"), Td("–", "")]
     rank = Td(_interval(row["mean_rank"], row["rank_lo"], row["rank_hi"]), _v(row["mean_rank"]))
@@ -229,9 +229,9 @@ def task_table(page: TaskPage, columns: list[SiteColumn], with_statistics: bool)
     headers = [Th("Strategy", numeric=False, first="asc")]
     headers += [Th(c.label) for c in columns]
     if with_statistics:
-        headers += [Th("Mean rank [95 % CI]", first="asc", title="rank 1 = best; over (dataset, seed) blocks"),
-                    Th(f"Δ vs {base} [95 % CI]", title=f"paired by seed, dataset-averaged {metric_name(ts.metric)}"),
-                    Th(f"TOST vs {base} (±{ts.margin:.2f})", numeric=False, first="asc"),
+        headers += [Th("Mean rank [95 % CI]", first="asc", title="rank 1 = best; within-(dataset, run) ranks averaged; CI: cluster bootstrap over runs"),
+                    Th(f"Δ vs {base} [95 % CI]", title=f"paired by pretraining run, dataset-averaged {metric_name(ts.metric)}"),
+                    Th(f"Verdict vs {base} (±{ts.margin:.2f})", numeric=False, first="asc", title="Holm-adjusted paired t-test over runs, else TOST over runs"),
                     Th(f"Win rate vs {base} [95 % CI]")]
     headers += COST_HEADERS if with_statistics else []
     rows = []

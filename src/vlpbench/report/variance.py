@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.power import TTestPower
 
-ALPHA = 0.05
-POWER = 0.8
+from vlpbench.report.variance_components import ALPHA, POWER, VarianceComponents
 
 
 def average_metric(metrics: dict[str, float], metric: str) -> float:
@@ -88,50 +86,79 @@ def _bootstrap_variance(main: pd.DataFrame, strategy: str, metric: str) -> float
     return float(np.mean(per_run)) if per_run else np.nan
 
 
-def minimum_detectable_difference(sd_difference: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
-    """Smallest true mean difference a two-sided paired t-test over `n` seeds detects at `alpha`
-    with `power`, given the SD of the paired differences (statsmodels' power solver)."""
-    if n < 2 or not np.isfinite(sd_difference):
-        return np.nan
-    effect = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
-    return float(effect * sd_difference)
+def downstream_cell_variance(main: pd.DataFrame, replicates: pd.DataFrame, metric: str) -> float:
+    """σ²_down of one (dataset, run) cell, pooled over cells: the variance of the extra downstream
+    draws on one pretraining run (with that run's own record), or, for a deterministic task, the
+    mean bootstrap variance over the test set; NaN when neither was measured."""
+    if not replicates.empty:
+        both = pd.concat([main, replicates])
+        ok = both[(both["status"] == "ok") & (both["fraction"] == 1.0)]
+        ok = ok[ok["pretrain_seed"].notna()]
+        ok = ok[ok["pretrain_seed"] == ok.groupby("strategy")["pretrain_seed"].transform("min")]
+        values = ok.assign(value=[average_metric(m, metric) for m in ok["metrics"]])
+        per_cell = values.groupby(["strategy", "dataset"])["value"].var(ddof=1).dropna()
+        if len(per_cell):
+            return float(per_cell.mean())
+    ok = main[(main["status"] == "ok") & (main["fraction"] == 1.0)]
+    variances = [np.var(np.asarray(b[metric], dtype=float), ddof=1) for b in ok["bootstrap"] if metric in b and len(b[metric]) > 1]
+    return float(np.mean(variances)) if variances else np.nan
 
 
-def paired_difference_sd(main: pd.DataFrame, metric: str) -> tuple[float, int]:
-    """Median over strategy pairs of the SD of their per-seed differences on the dataset-averaged
-    metric, and the number of common seeds; what the table's paired tests work against."""
-    total = dataset_average(main, metric)
-    if total.empty:
-        return np.nan, 0
-    wide = total.pivot_table(index="seed", columns="strategy", values="value").to_numpy()
-    sds, ns = [], []
-    for a, b in zip(*np.triu_indices(wide.shape[1], k=1)):
-        diff = wide[:, a] - wide[:, b]
-        diff = diff[~np.isnan(diff)]
-        if len(diff) >= 2:
-            sds.append(np.std(diff, ddof=1))
-            ns.append(len(diff))
-    return (float(np.median(sds)), int(np.median(ns))) if sds else (np.nan, 0)
+def component_row(task: str, metric: str, components: VarianceComponents, pairs: int) -> dict:
+    """One row of `variance-components.csv`: a table's fitted components (SDs) and its MDDs."""
+    c = components
+    return {"task": task, "metric": metric, "strategies": c.strategies, "datasets": c.datasets, "runs": c.runs,
+            "sd_pretraining_shared": np.sqrt(c.run), "sd_private": np.sqrt(c.cell), "sd_downstream": np.sqrt(c.downstream),
+            "sd_pretraining": np.sqrt(c.pretraining), "shared_fraction": c.shared, "sd_interaction": np.sqrt(c.interaction),
+            "correlation": c.correlation, "sd_difference": c.sd_difference, "pairs": pairs, "mdd": c.mdd(),
+            "mdd_holm": c.mdd(alpha=ALPHA / max(pairs, 1))}
+
+
+def component_lines(components: VarianceComponents | None, metric_label: str, pairs: int, delta: float = 1.0) -> list[str]:
+    """Footer: the fitted variance components of the table and the minimum detectable difference
+    they imply (unit: the pretraining run)."""
+    if components is None:
+        return []
+    c = components
+    total = c.run + c.cell + c.interaction
+    share = (lambda v: f"{100 * v / total:.0f} %") if total > 0 else (lambda v: "–")
+    rows = [("pretraining, shared by the datasets of a run", c.run)]
+    if np.isfinite(c.downstream):
+        rows += [("pretraining, private to a dataset", max(0.0, c.cell - c.downstream)), ("downstream draw", min(c.cell, c.downstream))]
+    else:
+        rows += [("pretraining + downstream, private to a dataset (downstream not measured)", c.cell)]
+    rows += [("strategy × dataset", c.interaction)]
+    lines = ["", f"Variance components of {metric_label} (fitted from this table's records: {c.strategies} strategies × "
+                 f"{c.datasets} dataset(s) × {c.runs} run(s); method of moments, `report/variance_components.py`):", "",
+             "| component | SD (points) | share |", "|---|---|---|"]
+    lines += [f"| {name} | {np.sqrt(v):.2f} | {share(v)} |" for name, v in rows]
+    mdd, holm_mdd = c.mdd(), c.mdd(alpha=ALPHA / max(pairs, 1))
+    lines += ["", f"- correlation across datasets of a run's deviations: {c.correlation:.2f}; SD of a run-level paired "
+                  f"difference: {c.sd_difference:.2f}"]
+    if not c.sd_difference > 0:
+        lines.append("- minimum detectable difference: n/a (the runs of every strategy move together: no spread to test against)")
+    elif np.isfinite(mdd):
+        lines.append(f"- **minimum detectable difference: {mdd:.2f} points** of the dataset-averaged {metric_label} for one "
+                     f"comparison planned in advance (paired t-test over {c.runs} runs, α = {ALPHA}, power {POWER:.0%}); "
+                     f"at most {holm_mdd:.2f} points for a pair under Holm over this table's {pairs} pair(s); "
+                     f"{c.runs_needed(delta)} runs per strategy would detect {delta:g} point(s). Smaller differences: can't tell.")
+    return lines
 
 
 def variance_lines(main: pd.DataFrame, replicates: pd.DataFrame, metric: str, order: list[str] | None = None) -> list[str]:
-    """Footer: the variance split per strategy (rows in `order`) and the table's minimum detectable difference."""
+    """Footer: the variance split per strategy (rows in `order`), descriptive."""
     split = variance_split(main, replicates, metric)
     if order and not split.empty:
         found = set(split["strategy"])
         split = split.set_index("strategy").reindex([s for s in order if s in found]).reset_index()
-    sd_diff, n = paired_difference_sd(main, metric)
-    mdd = minimum_detectable_difference(sd_diff, n)
     if split.empty:
         return []
-    lines = ["", f"Variance of the dataset-averaged {metric.upper() if metric != 'map' else 'mAP'} (fraction 1):", "",
-             "| strategy | seeds | SD total | SD downstream | pretraining share | downstream part from |",
+    lines = ["", f"Variance of the dataset-averaged {metric.upper() if metric != 'map' else 'mAP'} per strategy (fraction 1; "
+                 "descriptive):", "",
+             "| strategy | runs | SD total | SD downstream | pretraining share | downstream part from |",
              "|---|---|---|---|---|---|"]
     for r in split.itertuples(index=False):
         share = "–" if pd.isna(r.pretraining_share) else f"{100 * r.pretraining_share:.0f} %"
         down = "–" if pd.isna(r.sd_downstream) else f"{r.sd_downstream:.2f}"
         lines.append(f"| {r.strategy} | {r.seeds} | {r.sd_total:.2f} | {down} | {share} | {r.downstream_source} |")
-    if np.isfinite(mdd):
-        lines += ["", f"Minimum detectable difference: {mdd:.2f} points (paired t-test over {n} seeds, α = {ALPHA}, "
-                      f"power {POWER:.0%}; median SD of paired seed differences {sd_diff:.2f})."]
     return lines

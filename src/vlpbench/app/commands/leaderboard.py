@@ -8,8 +8,12 @@ while this one imports the report layer and reads the records."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
+from rich.table import Table
 
 from vlpbench.core.checks import expect_folder
 from vlpbench.core.errors import VlpbenchError
@@ -30,4 +34,22 @@ def main(args: argparse.Namespace, console: Console) -> int:
                                html=args.html)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
+    summary = args.out / "variance-components.csv"
+    if summary in paths:
+        console.print(components_table(summary))
     return 0
+
+
+def components_table(path: Path) -> Table:
+    """Per task: the fitted variance components (SD, metric points) and the MDD they imply."""
+    frame = pd.read_csv(path)
+    table = Table(title="What each table can detect (unit: the pretraining run)", caption_justify="left",
+                  caption="SDs in metric points. MDD: 80 % power, α = 0.05, one planned paired t-test over runs "
+                          "(Holm: a pair under Holm over the table's pairs).")
+    for name in ("task", "runs", "pretrain", "downstr.", "strat×data", "MDD", "MDD Holm"):
+        table.add_column(name, justify="left" if name == "task" else "right", no_wrap=name == "task")
+    for r in frame.itertuples(index=False):
+        pretraining = r.sd_pretraining if np.isfinite(r.sd_pretraining) else np.hypot(r.sd_pretraining_shared, r.sd_private)
+        table.add_row(r.task, str(r.runs), f"{pretraining:.2f}", "–" if not np.isfinite(r.sd_downstream) else f"{r.sd_downstream:.2f}",
+                      f"{r.sd_interaction:.2f}", f"{r.mdd:.2f}", f"{r.mdd_holm:.2f}")
+    return table

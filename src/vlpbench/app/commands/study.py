@@ -1,17 +1,23 @@
-"""`bench study`: the ViLReF studies (label entropy)."""
+"""`bench study`: the ViLReF label-entropy study, and the power study of a grid's records."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
-from vlpbench.app.command_config import config_from
-from vlpbench.app.study import label_entropy_study
 from vlpbench.core.checks import expect_folder
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
+    if args.name == "power":
+        from vlpbench.app.power_study import power_study  # noqa: PLC0415 — reads records only: no deep-learning import
+
+        return power_study(Path(args.results or "results"), args.delta, args.task, console)
+    from vlpbench.app.command_config import config_from  # noqa: PLC0415 — the label-entropy study trains
+    from vlpbench.app.study import label_entropy_study  # noqa: PLC0415
+
     expect_folder(args.out, "--out")
     paths = label_entropy_study(config_from(args), args.strategy, args.mle, args.out)
     for path in paths:

@@ -1,0 +1,50 @@
+"""`bench study power --results DIR [--delta 1.0] [--task …]`: per task, the pretraining runs needed to
+detect a difference at 80 % power and the simulated power of the printed tests at the current run
+count (`report/power.py`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from vlpbench.core.checks import expect_folder
+from vlpbench.core.errors import VlpbenchError, did_you_mean
+from vlpbench.report.leaderboard import load_records
+from vlpbench.report.power import power_table
+
+
+def power_study(results: Path, delta: float, tasks: list[str] | None, console: Console) -> int:
+    """Print the power table of the grid under `results`."""
+    if not (math.isfinite(delta) and delta > 0):
+        raise VlpbenchError(f"--delta {delta!r}: expected a positive number of metric points")
+    if not results.exists():
+        raise VlpbenchError(f"results folder {results} does not exist (run `bench run` first)")
+    expect_folder(results, "--results")
+    records = load_records(results)
+    if records.empty:
+        raise VlpbenchError(f"{results}: no *.json result records found")
+    known = set(records["task"])
+    for task in tasks or []:
+        if task not in known:
+            raise VlpbenchError(f"--task {task!r}: no records of that task in {results}{did_you_mean(task, known)}")
+    table = power_table(records, delta, tasks)
+    if table.empty:
+        raise VlpbenchError(f"{results}: no task with ≥ 2 strategies and ≥ 2 complete runs to study")
+    view = Table(title=f"Power to detect Δ = {delta:g} point(s) (unit: the pretraining run; α = 0.05, 80 % power)",
+                 caption="MDD: smallest difference detected with 80 % power by one planned paired t-test over runs "
+                         "(Holm: a pair of the table under Holm over all its pairs). Power now: simulated, "
+                         f"{int(table['simulated_grids'].iloc[0])} grids from the fitted components.",
+                 caption_justify="left")
+    for name in ("task", "runs", "MDD", "MDD Holm", f"runs for {delta:g}", "power now"):
+        view.add_column(name, justify="left" if name == "task" else "right", no_wrap=name == "task")
+    for r in table.itertuples(index=False):
+        view.add_row(r.task, str(r.runs), f"{r.mdd:.2f}", f"{r.mdd_holm:.2f}", f"{r.runs_needed} ({r.runs_needed_holm})",
+                     f"{100 * r.power_simulated:.0f} % ({100 * r.power_simulated_holm:.0f} %)")
+    console.print(view)
+    console.print("Components (SD, metric points): " + "; ".join(
+        f"{r.task}: pretraining shared {r.sd_pretraining_shared:.2f}, private {r.sd_private:.2f}, "
+        f"strategy × dataset {r.sd_interaction:.2f}" for r in table.itertuples(index=False)), highlight=False)
+    return 0
