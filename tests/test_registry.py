@@ -62,7 +62,7 @@ def test_entry_point_plugins_register(tmp_path, monkeypatch):
 def test_bench_list_prints_names_and_descriptions(capsys):
     assert main(["list", "strategies"]) == 0
     out = capsys.readouterr().out
-    assert "wsc" in out and "Weighted Similarity Coupling" in out
+    assert "wsc" in out and "Weighted Similarity" in out and "clip-mismatch-50" in out
 
 
 def test_bench_run_unknown_strategy_is_one_line_exit_2(capsys):

@@ -128,6 +128,7 @@ def _train(
         )
     augmentation = torch_generator(augmentation_seed(seed, rank()))
     labels = torch.from_numpy(np.asarray(corpus.labels, dtype=np.float32))
+    pairing = strategy.report_pairing(train_indices, seed)
     resumed = load_training_state(resume_dir, strategy, step_once, {"augmentation": augmentation})
     first, earlier_s = (resumed["step"], resumed["wall_time_s"]) if resumed else (0, 0.0)
     log_rows: list[dict[str, float]] = resumed["log_rows"] if resumed else []
@@ -145,7 +146,8 @@ def _train(
             images = augment(load_batch(corpus.images, index, image_size), augmentation)
             if config.site_augment > 0:
                 images = site_augment(images, augmentation, config.site_augment)
-            batch = Batch(images, token_ids[index], attention_mask[index], labels[index]).to(device)
+            text = index if pairing is None else pairing[index]  # the report (and its labels) paired with each image
+            batch = Batch(images, token_ids[text], attention_mask[text], labels[text]).to(device)
             row = {"step": step, **step_once(batch, step)}
             log_rows.append(row)
             elapsed = time.perf_counter() - start

@@ -34,6 +34,7 @@ from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
 from vlpbench.report.external import external_section, external_tables, is_external, vilref_tables
 from vlpbench.report.figure_pool import FigurePool
 from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
+from vlpbench.report.planted import LadderResult, detection_line, find_ladder, ladder_result, planted_rows
 from vlpbench.report.rank_statistics import (
     TaskStatistics,
     metric_name,
@@ -543,7 +544,7 @@ def _check_baseline(baseline: str, known: set[str], results_dir: Path) -> None:
 def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Path, correction: str, baseline: str,
            margin: float, html: Path | None, figures: FigurePool) -> list[Path]:
     """`build_leaderboards` once the records are loaded; figures are drawn by `figures`, in parallel."""
-    written, ablation_md, ablation_csv, pages, fitted = [], [], [], [], []
+    written, ablation_md, ablation_csv, pages, fitted, detections = [], [], [], [], [], []
     task_tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
     external, df = everything_loaded[is_external(everything_loaded)], everything_loaded[~is_external(everything_loaded)]
     for task in sorted(set(external["task"]) - set(df["task"])):  # tasks only released models ran
@@ -575,8 +576,15 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
             continue
         metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
+        tags = {s: _info(STRATEGIES, s).tags for s in strategies}
+        planted = planted_rows(strategies, tags)
+        strategies = [s for s in strategies if s not in planted]  # the real strategies: ranked, tested
         statistics, paths, ts = _statistics(t, replicates, task, strategies, metric, baseline, margin, out_dir, figures)
         markdown, cells, single_run = _table(t, strategies, expected, correction, pairwise=(Column(AVG, 1.0, metric), ts.pairwise))
+        ladder_lines, ladder_cells, result = _ladder_section(t, planted, tags, metric, expected, correction)
+        detect = detection_line(task, metric, result, ts.components)
+        detections.append(detect)
+        cells = pd.concat([cells, ladder_cells], ignore_index=True) if ladder_cells is not None else cells
         written += paths
         header = [*_header(t, run_logs), covered_variance(t)]
         legend = _legend(single_run, correction, "" if single_run else f"{AVG} {metric_name(metric)}")
@@ -586,12 +594,13 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         if ts.components is not None:
             fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))
         references = external_section(ext, _metric_names(t)) if not ext.empty else []
-        text = "\n".join([title, "", *header, "", markdown, "", legend, *variance, *statistics, *warning_lines, *references])
+        text = "\n".join([title, "", *header, "", markdown, "", detect, "", legend, *ladder_lines, *variance, *statistics,
+                          *warning_lines, *references])
         written.append(_write(out_dir / f"{task}.md", text + "\n"))
         written.append(_write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
         if html is not None:
             # the statistics table becomes columns of the site's main table
-            footer = [*variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
+            footer = [detect, *ladder_lines, *variance, *(line for line in statistics if not line.startswith("|")), *warning_lines]
             pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
             pages[-1].references = external_tables(ext, _metric_names(t)) if not ext.empty else []
         task_tables[task] = (t, strategies, expected)
@@ -624,12 +633,28 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
     if html is not None:
         if prompts is not None:
             prompts.download = next((p for p in prompt_paths if p.suffix == ".csv"), None)
-        site = Site(header=_header(records, run_logs), tasks=pages, costs=_costs(records),
+        site = Site(header=_header(records, run_logs), tasks=pages, costs=_costs(records), detect=[f"- {d}" for d in detections],
                     order=sorted(set(records["strategy"]), key=_strategy_key), baseline=baseline, margin=margin,
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
                     images=sorted(path for pattern in ("tsne-*.png", "gradcam-*.png") for path in (out_dir / "figures").glob(pattern)), foundation=foundation)
         written += write_site(Path(html), site)
     return written
+
+
+def _ladder_section(t: pd.DataFrame, planted: list[str], tags: dict[str, tuple[str, ...]], metric: str, expected: int,
+                    correction: str) -> tuple[list[str], pd.DataFrame | None, LadderResult | None]:
+    """The planted block of a table (its reference row and rungs, in their own table, never ranked
+    with the real strategies), its cells for the CSV (rungs only) and the ladder's result."""
+    ladder = find_ladder(planted, tags)
+    if ladder is None:
+        return [], None, None
+    rows = [s for s in ladder.rows if s in set(t["strategy"])]
+    markdown, cells, _ = _table(t, rows, expected, correction)
+    result = ladder_result(t, metric, ladder)
+    truth = " > ".join(f"`{s}`" for s in ladder.rows)
+    lines = ["", f"Planted ladder (known order by construction: {truth}; rows tagged `planted`, left out of the ranks "
+                 "and tests above; † here compares the ladder's rows only):", "", markdown]
+    return lines, cells[cells["strategy"].isin(planted)], result
 
 
 def _task_page(task: str, t: pd.DataFrame, strategies: list[str], header: list[str], legend: str, cells: pd.DataFrame,

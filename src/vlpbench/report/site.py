@@ -103,6 +103,7 @@ class Site:
     downloads: list[Path] = field(default_factory=list)  # CSVs not owned by a task (ablation)
     images: list[Path] = field(default_factory=list)  # extra figures (t-SNE PNGs)
     foundation: Path | None = None  # foundation-models.md (released models, ViLReF Tables VI–VIII layout), if written
+    detect: list[str] = field(default_factory=list)  # per task: what the grid can detect (markdown line)
 
 
 # ---------------------------------------------------------------- tables
@@ -465,6 +466,6 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
     html = env.get_template("index.html.j2").render(
         **common, page_name=INDEX, title="vlpbench leaderboard", header=site.header, table=overview_table(site),
         tasks=[(f"{p.task}.html", p.title, p.task) for p in site.tasks], downloads=downloads, images=images,
-        has_prompts=site.prompts is not None)
+        has_prompts=site.prompts is not None, detect=site.detect)
     written.append(_write(site_dir / INDEX, html))
     return sorted(set(written))

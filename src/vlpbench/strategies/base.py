@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -69,6 +70,12 @@ class Strategy(nn.Module):
 
     def after_step(self) -> None:
         """Called after every optimizer step (momentum updates, queue pushes)."""
+
+    def report_pairing(self, train_indices: np.ndarray, seed: int) -> np.ndarray | None:
+        """The report each training image is paired with, as an index array over the corpus
+        (`pairing[i]` = the report of image i), fixed for the whole pretraining run `seed`; None
+        keeps the corpus' own pairs. Planted reference strategies mismatch pairs on purpose."""
+        return None
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names kept out of weight decay (temperature, biases, norms by default)."""
