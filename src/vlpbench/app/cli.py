@@ -72,9 +72,19 @@ def _leaderboard_parser(commands_: Subparsers) -> None:
                        help="strategy the footer's Δ [95 %% CI], TOST verdict and win rate compare against (default clip)")
     board.add_argument("--margin", type=float, default=1.0,
                        help="TOST equivalence margin against the baseline, in metric points (default 1.0)")
+    board.add_argument("--with-published", type=Path, nargs="?", const=Path("leaderboards/records"), default=None,
+                       metavar="DIR", help="merge the published records (default leaderboards/records) with those of "
+                                           "--results where the protocol matches; each group left out is said in one line")
     board.add_argument("--html", type=Path, default=None, metavar="SITE",
                        help="also write a static HTML leaderboard (sortable tables, figures, CSV downloads) into the "
                             "folder SITE; it opens from disk, no server or network needed")
+
+
+def _records_parser(commands_: Subparsers) -> None:
+    records = commands_.add_parser("records", help="pack a grid's result records into one .jsonl.gz per task (as shipped)")
+    records.add_argument("action", choices=["pack"])
+    records.add_argument("--results", type=Path, default=Path("results"))
+    records.add_argument("--out", type=Path, required=True)
 
 
 def _new_parser(commands_: Subparsers) -> None:
@@ -123,13 +133,14 @@ def _status_parser(commands_: Subparsers) -> None:
     status.add_argument("--cells", action="store_true", help="list every unfinished cell, not only counts per job")
 
 
-PARSERS = (_run_parser, _status_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _new_parser,
-           _speed_parser, _study_parser, _plot_parser)
+PARSERS = (_run_parser, _status_parser, _list_parser, _labels_parser, _data_parser, _leaderboard_parser, _records_parser,
+           _new_parser, _speed_parser, _study_parser, _plot_parser)
 
 
 #: subcommand → its module in `vlpbench.app.commands`
 COMMAND_MODULES = {"run": "run", "status": "status", "list": "listing", "labels": "labels", "data": "data",
-                   "leaderboard": "leaderboard", "new": "new", "speed": "speed", "study": "study", "plot": "plot"}
+                   "leaderboard": "leaderboard", "records": "records", "new": "new", "speed": "speed", "study": "study",
+                   "plot": "plot"}
 
 
 class _UsageError(Exception):

@@ -25,7 +25,7 @@ def power_study(results: Path, delta: float, tasks: list[str] | None, console: C
     expect_folder(results, "--results")
     records = load_records(results)
     if records.empty:
-        raise VlpbenchError(f"{results}: no *.json result records found")
+        raise VlpbenchError(f"{results}: no result records (*.json or *.jsonl.gz) found")
     known = set(records["task"])
     for task in tasks or []:
         if task not in known:

@@ -6,6 +6,7 @@ The one record schema: `REQUIRED` fields (+ optional ci/bootstrap/warnings/prove
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -66,6 +67,63 @@ def validate_record(record: Any, path: Path) -> dict[str, Any]:
     except (TypeError, ValueError, AttributeError):
         raise VlpbenchError(f"{path}: 'seed', 'fraction' and 'metrics' values must be numbers") from None
     return record
+
+
+PACKED_SUFFIX = ".jsonl.gz"  # a packed task: one record per line, gzip (the records shipped with the repository)
+
+
+def write_packed(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write validated records as one gzip'd JSON line each, in the given order, atomically; the
+    gzip header carries no time or name, so the same records give the same bytes."""
+    lines = "".join(json.dumps(validate_record(r, path), sort_keys=True, separators=(",", ":")) + "\n" for r in records)
+    atomic_write(path, lambda tmp: tmp.write_bytes(gzip.compress(lines.encode("utf-8"), compresslevel=9, mtime=0)))
+
+
+def read_packed(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(`<file>#<line>`, validated record) for every line of a packed file; any problem is a
+    VlpbenchError naming the file and line."""
+    try:
+        text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise VlpbenchError(f"packed records {path} unreadable: {error}") from None
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        where = f"{path}#{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise VlpbenchError(f"{where}: not a JSON record ({error})") from None
+        out.append((where, validate_record(record, Path(where))))
+    return out
+
+
+def pack_records(results_dir: Path, out_dir: Path) -> list[Path]:
+    """Pack every `*.json` record under `results_dir` into `<out_dir>/<profile>-<config hash>/<task>.jsonl.gz`
+    (records sorted by strategy, task, dataset, fraction, seed and replicate flag; byte-identical for the
+    same records) and copy each grid's run log beside them. Returns the written paths."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        record = read_record(path)
+        grid = f"{record.get('profile') or 'unknown'}-{record.get('config_hash') or 'unknown'}"
+        groups.setdefault((grid, str(record["task"])), []).append(record)
+    grids = {grid for grid, _ in groups}
+    logs = {log.parent.name: log for log in sorted(Path(results_dir).rglob(RUN_LOG)) if log.parent.name in grids}
+    if not groups:
+        raise VlpbenchError(f"{results_dir}: no *.json result records to pack")
+    written = []
+    for (grid, task), records in sorted(groups.items()):
+        records.sort(key=lambda r: (*(str(r[k]) if k in ("strategy", "task", "dataset") else float(r[k]) for k in KEY),
+                                    bool(r.get("replicate", False))))
+        target = Path(out_dir) / grid / f"{task}{PACKED_SUFFIX}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_packed(target, records)
+        written.append(target)
+    for grid, log in sorted(logs.items()):
+        target = Path(out_dir) / grid / RUN_LOG
+        text = log.read_text(encoding="utf-8")
+        atomic_write(target, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        written.append(target)
+    return written
 
 
 RUN_LOG = "runs.jsonl"  # not *.json: never read as a result record

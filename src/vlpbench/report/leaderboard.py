@@ -20,6 +20,8 @@ Same records ⇒ byte-identical files: everything is sorted and floats have fixe
 from __future__ import annotations
 
 import itertools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +31,13 @@ from tabulate import tabulate
 
 from vlpbench.core.errors import VlpbenchError, did_you_mean
 from vlpbench.core.records import KEY as RECORD_KEY
-from vlpbench.core.records import read_record, read_run_logs
+from vlpbench.core.records import PACKED_SUFFIX, read_packed, read_record, read_run_logs
 from vlpbench.core.registry import STRATEGIES, TASKS, PluginInfo, Registry
 from vlpbench.report.external import external_section, external_tables, is_external, vilref_tables
 from vlpbench.report.figure_pool import FigurePool
 from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
 from vlpbench.report.planted import LadderResult, detection_line, find_ladder, ladder_result, planted_rows
+from vlpbench.report.published import merge_published
 from vlpbench.report.rank_statistics import (
     TaskStatistics,
     metric_name,
@@ -75,9 +78,8 @@ class Column:
 # ---------------------------------------------------------------- loading
 
 
-def _load_one(path: Path) -> dict:
+def _load_one(path: Path | str, rec: dict) -> dict:
     """One validated record (core/records.py) flattened into a table row."""
-    rec = read_record(path)
     metrics = {str(k): float(v) for k, v in (rec["metrics"] or {}).items()}
     seed, fraction = int(rec["seed"]), float(rec["fraction"])
     corpus, enc, pre = rec.get("corpus") or {}, rec.get("encoders") or {}, rec.get("pretrain") or {}
@@ -97,7 +99,16 @@ def _load_one(path: Path) -> dict:
         "pretrain_seed": None if rec.get("pretrain_seed") is None else int(rec["pretrain_seed"]), "replicate": bool(rec.get("replicate", False)),
         "extra": rec.get("extra") or {}, "text_language": _text_language(rec),
         "external": rec.get("external") or {}, "weights_loaded": rec.get("weights_loaded") or [],
+        "task_options": _task_options(rec),
     }
+
+
+def _task_options(rec: dict) -> str:
+    """The record's task options (`config.task.<task>`) as canonical JSON ("" if not stated)."""
+    config = rec.get("config")
+    tasks = config.get("task") if isinstance(config, dict) else None
+    options = tasks.get(rec["task"]) if isinstance(tasks, dict) else None
+    return json.dumps(options, sort_keys=True) if options is not None else ""
 
 
 def _text_language(rec: dict) -> str:
@@ -109,7 +120,8 @@ def _text_language(rec: dict) -> str:
 
 
 def load_records(results_dir: Path) -> pd.DataFrame:
-    """Every `*.json` record under `results_dir` (recursively), one row each, sorted by key.
+    """Every record under `results_dir` (recursively: `*.json` files and packed `*.jsonl.gz`
+    files, `bench records pack`), one row each, sorted by key.
 
     Dict-valued fields (`metrics`, `ci`, `bootstrap`) stay dicts; nested header fields are
     flattened (`corpus_name`, `pretrain_wall_time_s`, `version`, …). Two records with the same
@@ -119,7 +131,8 @@ def load_records(results_dir: Path) -> pd.DataFrame:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise VlpbenchError(f"{results_dir}: results directory not found")
-    rows = [_load_one(p) for p in sorted(results_dir.rglob("*.json"))]
+    rows = [_load_one(p, read_record(p)) for p in sorted(results_dir.rglob("*.json"))]
+    rows += [_load_one(where, rec) for p in sorted(results_dir.rglob(f"*{PACKED_SUFFIX}")) for where, rec in read_packed(p)]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -509,7 +522,8 @@ def _statistics(t: pd.DataFrame, replicates: pd.DataFrame, task: str, strategies
 
 
 def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm", baseline: str = "clip",
-                       margin: float = 1.0, html: Path | None = None) -> list[Path]:
+                       margin: float = 1.0, html: Path | None = None, published: Path | None = None,
+                       note: Callable[[str], None] | None = None) -> list[Path]:
     """Write `<task>.md` + `<task>.csv` per task, and `ablation.md` + `.csv`, into `out_dir`;
     per task also `<task>-statistics.csv`, `<task>-pairwise.csv` and `figures/cd-<task>`,
     `figures/winrate-<task>` (.png + .svg).
@@ -517,7 +531,9 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
     `correction` is "holm" (Holm–Bonferroni across the rows of each column, the default) or
     "none". `baseline` is the strategy Δ, TOST and win rates are computed against, `margin` the
     TOST equivalence margin in metric points. `html`: also write the static site (`site.py`) into
-    that folder. Returns the written paths, sorted.
+    that folder. `published`: a folder of published records (`leaderboards/records`) merged with
+    those of `results_dir` where their protocol matches (`published.py`); every group left out is
+    passed to `note` as one line. Returns the written paths, sorted.
     """
     if correction not in CORRECTIONS:
         raise VlpbenchError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
@@ -525,9 +541,18 @@ def build_leaderboards(results_dir: Path, out_dir: Path, correction: str = "holm
         raise VlpbenchError(f"margin {margin!r}: the equivalence margin must be a positive number of metric points")
     everything_loaded = load_records(Path(results_dir))
     if everything_loaded.empty:
-        raise VlpbenchError(f"{results_dir}: no *.json result records found")
-    _check_baseline(baseline, set(everything_loaded["strategy"]) | set(STRATEGIES.infos()), results_dir)
+        raise VlpbenchError(f"{results_dir}: no result records (*.json or *.jsonl.gz) found")
     run_logs = read_run_logs(Path(results_dir))
+    if published is not None:
+        shipped = load_records(Path(published))
+        if shipped.empty:
+            raise VlpbenchError(f"--with-published {published}: no published records (*.jsonl.gz) found")
+        everything_loaded, left_out = merge_published(everything_loaded, shipped)
+        everything_loaded = everything_loaded.sort_values(KEY, kind="stable").reset_index(drop=True)
+        run_logs = read_run_logs(Path(published)) + run_logs
+        for line in left_out:
+            (note or print)(f"left out: {line}")
+    _check_baseline(baseline, set(everything_loaded["strategy"]) | set(STRATEGIES.infos()), results_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with FigurePool() as figures:

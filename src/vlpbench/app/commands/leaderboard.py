@@ -30,8 +30,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
     prefetch_infos(STRATEGIES, TASKS)
     from vlpbench.report.leaderboard import build_leaderboards  # noqa: PLC0415 — after the catalog child has started
 
+    if args.with_published is not None and not args.with_published.is_dir():
+        raise VlpbenchError(f"--with-published {args.with_published}: no such folder of published records (run from the "
+                            "repository root, or name the folder)")
     paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
-                               html=args.html)
+                               html=args.html, published=args.with_published,
+                               note=lambda line: console.print(line, highlight=False, soft_wrap=True))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
     summary = args.out / "variance-components.csv"
