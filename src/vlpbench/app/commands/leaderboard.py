@@ -1,4 +1,5 @@
-"""`bench leaderboard`: markdown, CSV, figures and the static site from result records.
+"""`bench leaderboard`: markdown, CSV, figures and the static site from result records, then
+per task a terminal summary that fits the console (report/leaderboard_summary.py).
 
 Imports only the report layer: plugin metadata comes from the plugin catalog, so a build
 imports no deep-learning library (an import-linter contract keeps it so). When the catalog is
@@ -28,6 +29,14 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
     paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
                                html=args.html)
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False)
+    from vlpbench.report.leaderboard_summary import leaderboard_tables  # noqa: PLC0415 — with the report layer, as above
+
+    for table in leaderboard_tables([p for p in paths if p.suffix == ".csv"], console.width):
+        console.print(table)
+    markdown = [p for p in paths if p.suffix == ".md"]
+    for path in markdown:
+        console.print(f"wrote {path}")
+    others = sorted({p.suffix.lstrip(".") for p in paths} - {"md"})
+    console.print(f"and {len(paths) - len(markdown)} other files ({', '.join(others)}) under {args.out}"
+                  + (f" and {args.html}" if args.html is not None else ""))
     return 0
