@@ -30,7 +30,7 @@ def _run(dirs, *extra: str) -> int:
 def test_vertical_slice_then_resume_then_force(dirs, capsys):
     assert _run(dirs) == 0
     out = capsys.readouterr().out
-    assert "linear-probe" in out and "syn-refuge" in out and "mean ± std" in out
+    assert "linear-probe" in out and "syn-refuge" in out and "mean ± SD over seeds" in out
     records = sorted(dirs[1].rglob("*.json"))
     assert len(records) == 2  # smoke: 2 seeds
     stamps = [r.stat().st_mtime_ns for r in records]

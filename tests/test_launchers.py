@@ -75,7 +75,7 @@ def test_debug_and_local_launchers_write_the_records_a_serial_run_writes(tmp_pat
     assert len(serial) == 3 * 2  # 3 strategies × 2 tasks (one seed); mae's ood-zsc is an n/a record
     assert metrics(tmp_path / "debug") == serial
     assert metrics(tmp_path / "local") == serial
-    assert "mean ± std" in capsys.readouterr().out
+    assert "mean ± SD over seeds" in capsys.readouterr().out
     # the local workers were submitit jobs: their unit states name them, `bench status` lists the cells as done
     states = [json.loads(p.read_text()) for p in (tmp_path / "local").rglob("jobs/*.status")]
     assert {s["state"] for s in states} == {"done"} and all(s["job_id"] for s in states)

@@ -22,7 +22,7 @@ _EXPORTS = {
     "STRATEGIES": "vlpbench.core.registry",
     "TASKS": "vlpbench.core.registry",
     "DATASETS": "vlpbench.core.registry",
-    "PluginInfo": "vlpbench.core.registry",
+    "PluginInfo": "vlpbench.core.plugin_info",
     "resolve_config": "vlpbench.core.config",
     "RunConfig": "vlpbench.core.config",
     "run_grid": "vlpbench.engine.grid",

@@ -32,6 +32,8 @@ def _run_parser(commands_: Subparsers) -> None:
     run.add_argument("--fraction", type=floats, help="training fractions, e.g. 0.01,0.1,1.0")
     run.add_argument("--skip-bad-images", action="store_true", help="skip undecodable images and count them")
     run.add_argument("--force", action="store_true", help="redo pretraining and existing records")
+    run.add_argument("--per-seed", action="store_true",
+                     help="summary: a column per seed besides mean ± SD (default: only when the terminal is wide enough)")
     run.add_argument("--workers", type=int, help="worker processes of one thread each (default 1; 2 on a 2-core machine)")
     run.add_argument("--launcher", help="local (default: this machine), slurm (submit jobs through submitit) or debug "
                                         "(in this process, pdb on failure)")

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from vlpbench.core.checks import expect_folder
 from vlpbench.core.errors import VlpbenchError, did_you_mean
+from vlpbench.core.tables import TextTable, fit
 from vlpbench.report.leaderboard import load_records
 from vlpbench.report.power import power_table
 
@@ -33,17 +33,16 @@ def power_study(results: Path, delta: float, tasks: list[str] | None, console: C
     table = power_table(records, delta, tasks)
     if table.empty:
         raise VlpbenchError(f"{results}: no task with ≥ 2 strategies and ≥ 2 complete runs to study")
-    view = Table(title=f"Power to detect Δ = {delta:g} point(s) (unit: the pretraining run; α = 0.05, 80 % power)",
-                 caption="MDD: smallest difference detected with 80 % power by one planned paired t-test over runs "
-                         "(Holm: a pair of the table under Holm over all its pairs). Power now: simulated, "
-                         f"{int(table['simulated_grids'].iloc[0])} grids from the fitted components.",
-                 caption_justify="left")
-    for name in ("task", "runs", "MDD", "MDD Holm", f"runs for {delta:g}", "power now"):
-        view.add_column(name, justify="left" if name == "task" else "right", no_wrap=name == "task")
+    view = TextTable(title=f"Power to detect Δ = {delta:g} point(s) (unit: the pretraining run; α = 0.05, 80 % power)",
+                     keys=["task"], values=["runs", "MDD", "MDD Holm", f"runs for {delta:g}", "power now"],
+                     caption="MDD: smallest difference detected with 80 % power by one planned paired t-test over runs "
+                             "(Holm: a pair of the table under Holm over all its pairs; in brackets likewise). Power now: "
+                             f"simulated, {int(table['simulated_grids'].iloc[0])} grids from the fitted components.")
     for r in table.itertuples(index=False):
-        view.add_row(r.task, str(r.runs), f"{r.mdd:.2f}", f"{r.mdd_holm:.2f}", f"{r.runs_needed} ({r.runs_needed_holm})",
-                     f"{100 * r.power_simulated:.0f} % ({100 * r.power_simulated_holm:.0f} %)")
-    console.print(view)
+        view.add_row([r.task, str(r.runs), f"{r.mdd:.2f}", f"{r.mdd_holm:.2f}", f"{r.runs_needed} ({r.runs_needed_holm})",
+                      f"{100 * r.power_simulated:.0f} % ({100 * r.power_simulated_holm:.0f} %)"])
+    for part in fit(view, console.width):
+        console.print(part)
     console.print("Components (SD, metric points): " + "; ".join(
         f"{r.task}: pretraining shared {r.sd_pretraining_shared:.2f}, private {r.sd_private:.2f}, "
         f"strategy × dataset {r.sd_interaction:.2f}" for r in table.itertuples(index=False)), highlight=False)

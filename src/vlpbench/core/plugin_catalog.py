@@ -22,13 +22,11 @@ import os
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vlpbench.core.atomic import atomic_write
 from vlpbench.core.fingerprint import DigestIndex
-
-if TYPE_CHECKING:
-    from vlpbench.core.registry import PluginInfo
+from vlpbench.core.plugin_info import PluginInfo
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 FORMAT = 2

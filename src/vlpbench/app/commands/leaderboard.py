@@ -1,4 +1,5 @@
-"""`bench leaderboard`: markdown, CSV, figures and the static site from result records.
+"""`bench leaderboard`: markdown, CSV, figures and the static site from result records, then
+per task a terminal summary that fits the console (report/leaderboard_summary.py).
 
 Imports only the report layer: plugin metadata comes from the plugin catalog, so a build
 imports no deep-learning library (an import-linter contract keeps it so). When the catalog is
@@ -13,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from vlpbench.core.checks import expect_folder
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import STRATEGIES, TASKS, prefetch_infos
+from vlpbench.core.tables import TextTable, fit
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -36,24 +37,33 @@ def main(args: argparse.Namespace, console: Console) -> int:
     paths = build_leaderboards(args.results, args.out, correction=args.correction, baseline=args.baseline, margin=args.margin,
                                html=args.html, published=args.with_published,
                                note=lambda line: console.print(line, highlight=False, soft_wrap=True))
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False)
+    from vlpbench.report.leaderboard_summary import leaderboard_tables  # noqa: PLC0415 — with the report layer, as above
+
+    for table in leaderboard_tables([p for p in paths if p.suffix == ".csv"], console.width):
+        console.print(table)
     summary = args.out / "variance-components.csv"
     if summary in paths:
-        console.print(components_table(summary))
+        for table in fit(components_table(summary), console.width):
+            console.print(table)
+    markdown = [p for p in paths if p.suffix == ".md"]
+    for path in markdown:
+        console.print(f"wrote {path}")
+    others = sorted({p.suffix.lstrip(".") for p in paths} - {"md"})
+    console.print(f"and {len(paths) - len(markdown)} other files ({', '.join(others)}) under {args.out}"
+                  + (f" and {args.html}" if args.html is not None else ""))
     return 0
 
 
-def components_table(path: Path) -> Table:
+def components_table(path: Path) -> TextTable:
     """Per task: the fitted variance components (SD, metric points) and the MDD they imply."""
     frame = pd.read_csv(path)
-    table = Table(title="What each table can detect (unit: the pretraining run)", caption_justify="left",
-                  caption="SDs in metric points. MDD: 80 % power, α = 0.05, one planned paired t-test over runs "
-                          "(Holm: a pair under Holm over the table's pairs).")
-    for name in ("task", "runs", "pretrain", "downstr.", "strat×data", "MDD", "MDD Holm"):
-        table.add_column(name, justify="left" if name == "task" else "right", no_wrap=name == "task")
+    table = TextTable(title="What each table can detect (unit: the pretraining run)", keys=["task"],
+                      values=["runs", "pretraining SD", "downstream SD", "strategy×dataset SD", "MDD", "MDD Holm"],
+                      caption="SDs in metric points; pretraining SD includes the downstream part where that was not "
+                              "measured. MDD: 80 % power, α = 0.05, one planned paired t-test over runs (Holm: a pair "
+                              "under Holm over the table's pairs).")
     for r in frame.itertuples(index=False):
         pretraining = r.sd_pretraining if np.isfinite(r.sd_pretraining) else np.hypot(r.sd_pretraining_shared, r.sd_private)
-        table.add_row(r.task, str(r.runs), f"{pretraining:.2f}", "–" if not np.isfinite(r.sd_downstream) else f"{r.sd_downstream:.2f}",
-                      f"{r.sd_interaction:.2f}", f"{r.mdd:.2f}", f"{r.mdd_holm:.2f}")
+        table.add_row([r.task, str(r.runs), f"{pretraining:.2f}", "–" if not np.isfinite(r.sd_downstream) else f"{r.sd_downstream:.2f}",
+                       f"{r.sd_interaction:.2f}", f"{r.mdd:.2f}", f"{r.mdd_holm:.2f}"])
     return table

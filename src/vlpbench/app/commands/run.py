@@ -20,6 +20,6 @@ def main(args: argparse.Namespace, console: Console) -> int:
     init_from_env()  # a no-op unless launched by torchrun
     records = run_grid(config, args.strategy or [], args.task, args.dataset, force=args.force, models=args.model)
     if is_main_process():
-        for table in summary_tables(records):
+        for table in summary_tables(records, console.width, per_seed=args.per_seed):
             console.print(table)
     return 0

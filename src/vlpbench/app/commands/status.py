@@ -1,31 +1,54 @@
-"""`bench status`: done / running / failed / missing cells of the launched grids."""
+"""`bench status`: done / running / failed / missing cells of the launched grids.
+
+Per grid, a title line with the cell counts, then one row per unit (its job, its state and how
+many of its cells are done) in a table that fits the console with every unit name whole; a column
+every unit shares the value of (the state, no job ids) is said in the title instead. Errors
+follow the table, one line per failed unit, wrapped at spaces."""
 
 from __future__ import annotations
 
 import argparse
 
 from rich.console import Console
-from rich.table import Table
 
-from vlpbench.engine.grid_status import CELL_STATES, grid_statuses
+from vlpbench.core.console import printable
+from vlpbench.core.tables import TextTable, fit
+from vlpbench.engine.grid_status import CELL_STATES, GridStatus, grid_statuses
+
+
+def status_table(grid: GridStatus) -> TextTable:
+    """One grid's units as a `TextTable` (constant columns folded into the title)."""
+    counts = grid.counts()
+    title = [f"{grid.grid}: " + ", ".join(f"{counts[state]} {state}" for state in CELL_STATES)]
+    states = {row.state for row in grid.units}
+    show_state = len(states) > 1
+    show_job = any(row.job_id for row in grid.units)
+    if not show_state and states:
+        title.append(f"every unit {next(iter(states))}")
+    if not show_job:
+        title.append("no job ids")
+    table = TextTable(title=" · ".join(title), keys=["unit"] + (["job"] if show_job else []),
+                      values=(["state"] if show_state else []) + ["cells done"])
+    for row in grid.units:
+        total = sum(len(cells) for cells in row.cells.values())
+        table.add_row([row.unit, *([row.job_id] if show_job else []), *([row.state] if show_state else []),
+                       f"{len(row.cells.get('done', []))}/{total}" if total else "–"])
+    return table
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     grids = grid_statuses(args.results)
     if not grids:
-        console.print(f"no launched grid under {args.results} (grids run before launchers kept no job states)", highlight=False)
+        console.print(f"no launched grid under {args.results} (grids run before launchers kept no job states)")
     for grid in grids:
-        counts = grid.counts()
-        console.print(f"{grid.grid}: " + ", ".join(f"{counts[state]} {state}" for state in CELL_STATES), highlight=False)
-        table = Table(title_justify="left")
-        for column in ("unit", "job", "state", *CELL_STATES, "error"):
-            table.add_column(column)
+        for part in fit(status_table(grid), console.width):
+            console.print(part)
         for row in grid.units:
-            table.add_row(row.unit, row.job_id, row.state, *(str(len(row.cells.get(s, []))) for s in CELL_STATES), row.error)
-        console.print(table)
+            if row.error:
+                console.print(f"{row.unit} (job {row.job_id or '?'}): {printable(row.error)}")
         if args.cells:
             for row in grid.units:
                 for state in CELL_STATES[1:]:
                     for cell in row.cells.get(state, []):
-                        console.print(f"{state:8} {cell}  ({row.unit}, job {row.job_id or '?'})", highlight=False, markup=False)
+                        console.print(f"{state:8} {cell}  ({row.unit}, job {row.job_id or '?'})")
     return 0
