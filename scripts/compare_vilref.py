@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vlpbench.report.leaderboard import load_records
 from vlpbench.report.rank_statistics import equivalence
+from vlpbench.report.records_frame import load_records
 from vlpbench.report.statistics import holm, paired_ttest
 from vlpbench.report.variance import dataset_average
 

@@ -29,7 +29,8 @@ from vlpbench.encoders.tokenizer import CharTokenizer
 from vlpbench.encoders.towers import build_text_encoder
 from vlpbench.engine.grid import Job, plan_jobs, record_key, run_grid, seed_plan
 from vlpbench.engine.run_cache import Workspace, checkpoint_key
-from vlpbench.report.leaderboard import build_leaderboards, load_records
+from vlpbench.report.leaderboard import build_leaderboards
+from vlpbench.report.records_frame import load_records
 from vlpbench.report.variance import covered_variance, downstream_cell_variance, variance_split
 from vlpbench.report.variance_components import VarianceComponents
 from vlpbench.strategies.base import StrategyContext

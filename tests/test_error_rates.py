@@ -230,8 +230,8 @@ def test_bench_study_power(tmp_path, capsys):
     _write_grid(tmp_path / "r", seed=3)
     assert main(["study", "power", "--results", str(tmp_path / "r"), "--delta", "2", "--task", "linear-probe"]) == 0
     out = capsys.readouterr().out
-    from vlpbench.report.leaderboard import load_records
     from vlpbench.report.power import power_table
+    from vlpbench.report.records_frame import load_records
 
     row = power_table(load_records(tmp_path / "r"), delta=2.0).iloc[0]
     assert row.task == "linear-probe" and row.runs == 5 and row.strategies == STRATEGIES

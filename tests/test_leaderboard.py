@@ -11,7 +11,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.report.leaderboard import build_leaderboards, load_records
+from vlpbench.report.leaderboard import build_leaderboards
+from vlpbench.report.records_frame import load_records
 from vlpbench.report.statistics import paired_bootstrap_p
 
 GOLDEN = Path(__file__).parent / "golden"

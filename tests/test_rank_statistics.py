@@ -17,7 +17,7 @@ from statsmodels.stats.weightstats import ttost_paired
 
 from test_leaderboard import LP, SEEDS, write_lp_grid, write_record
 from vlpbench.core.errors import VlpbenchError
-from vlpbench.report.leaderboard import build_leaderboards, load_records
+from vlpbench.report.leaderboard import build_leaderboards
 from vlpbench.report.rank_statistics import (
     block_ranks,
     cluster_bootstrap_ci,
@@ -31,6 +31,7 @@ from vlpbench.report.rank_statistics import (
     task_statistics,
     win_rate_matrix,
 )
+from vlpbench.report.records_frame import load_records
 from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
 from vlpbench.report.statistics import holm
 

@@ -16,7 +16,8 @@ from vlpbench.app.scaffold import new_strategy
 from vlpbench.core.config import resolve_config
 from vlpbench.core.registry import STRATEGIES
 from vlpbench.engine.grid import run_grid
-from vlpbench.report.leaderboard import build_leaderboards, load_records
+from vlpbench.report.leaderboard import build_leaderboards
+from vlpbench.report.records_frame import load_records
 
 DATASET = "syn-odir"
 

@@ -12,8 +12,8 @@ from rich.console import Console
 from vlpbench.core.checks import expect_folder
 from vlpbench.core.errors import VlpbenchError, did_you_mean
 from vlpbench.core.tables import TextTable, fit
-from vlpbench.report.leaderboard import load_records
 from vlpbench.report.power import power_table
+from vlpbench.report.records_frame import load_records
 
 
 def power_study(results: Path, delta: float, tasks: list[str] | None, console: Console) -> int:

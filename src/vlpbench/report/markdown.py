@@ -1,0 +1,145 @@
+"""Markdown renderers of a leaderboard: the wide table of one task (every dataset × fraction × metric
+column, ViLReF Tables I–III layout), its provenance header, legend and warnings."""
+
+from __future__ import annotations
+
+import pandas as pd
+from tabulate import tabulate
+
+from vlpbench.core.registry import TASKS
+from vlpbench.report.table_model import (
+    ALPHA,
+    FLOOR_MARK,
+    MARK,
+    Column,
+    cell_stats,
+    checkpoints,
+    column_label,
+    costs,
+    num,
+    plugin_info,
+)
+
+
+def cell_text(c: dict, single_run: bool) -> str:
+    if c["status"] != "ok":
+        return "n/a" if c["status"] == "n/a" else "–"
+    if single_run:
+        text = f"{c['mean']:.2f}" + ("" if pd.isna(c["lo"]) else f" [{c['lo']:.2f}, {c['hi']:.2f}]")
+    else:
+        text = f"{c['mean']:.2f} ({num(c['std'], '.2f')})"
+    text += FLOOR_MARK if c["below_floor"] else ""
+    if c["best"]:
+        return f"**{text}**"
+    return text + (MARK if c["significant"] else "")
+
+
+def markdown_table(t: pd.DataFrame, strategies: list[str], expected_seeds: int, correction: str,
+           ablation: dict[str, list[str]] | None = None, ranked: bool = True,
+           pairwise: tuple[Column, pd.DataFrame] | None = None) -> tuple[str, pd.DataFrame, bool]:
+    """Markdown table (GitHub) and the long CSV frame for the given rows of one task.
+
+    `ablation` (row → its components) adds the check-mark columns of ViLReF Tables IV–V / M-FLAG Table 4.
+    """
+    components = list(dict.fromkeys(c for parts in (ablation or {}).values() for c in parts))
+    t = t[t["strategy"].isin(strategies)]
+    cols, cells, single_run = cell_stats(t, strategies, correction, ranked, pairwise)
+    show_fraction = set(t["fraction"]) != {1.0}
+    seeds = t.groupby(["strategy", "dataset", "fraction"])["seed"].nunique().groupby("strategy").min()
+    cost = costs(t)
+    by_cell = {(r["strategy"], Column(r["dataset"], r["fraction"], r["metric"])): r for r in cells.to_dict("records")}
+    headers = ["Strategy", *components, *(column_label(c, show_fraction) for c in cols),
+               "Pretrain (s)", "Peak mem (MB)"]
+    body, labels = [], {}
+    for s in strategies:
+        labels[s] = s if seeds[s] >= expected_seeds else f"{s} ({seeds[s]}/{expected_seeds} seeds)"
+        body.append([
+            labels[s], *("✓" if c in (ablation or {}).get(s, ()) else "" for c in components), *(cell_text(by_cell[(s, c)], single_run) for c in cols),
+            num(cost.at[s, "pretrain_wall_time_s"], ".1f"), num(cost.at[s, "pretrain_peak_memory_mb"], ".0f"),
+        ])
+    markdown = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    cells.insert(1, "label", cells["strategy"].map(labels))
+    cells = cells.join(cost, on="strategy")
+    return markdown, cells, single_run
+
+
+def distinct(t: pd.DataFrame, col: str) -> str:
+    vals = sorted({str(v) for v in t[col].unique() if v != "" and not pd.isna(v)})
+    return ", ".join(vals) if vals else "–"
+
+
+def wall_time(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
+    """The run-log line: wall time of the `bench run` calls that computed this table's grid(s)."""
+    grids = {f"{p}-{h}" for p, h in t[["profile", "config_hash"]].drop_duplicates().itertuples(index=False)}
+    runs = [r for r in run_logs if r.get("grid") in grids]
+    if not runs:
+        return []
+    setups = sorted({f"workers {r.get('workers', 1)} on {r.get('cpus', '?')} CPUs" for r in runs})
+    return [f"- grid wall time: {sum(float(r['wall_time_s']) for r in runs):.0f} s over {len(runs)} `bench run` call(s) "
+            f"computing {sum(int(r['records']) for r in runs)} record(s) of every task in the grid ({'; '.join(setups)})"]
+
+
+def header_lines(t: pd.DataFrame, run_logs: list[dict]) -> list[str]:
+    """Provenance lines stated above a table; date = the newest record's `created` date."""
+    corpora = t.drop_duplicates(["corpus_name", "corpus_size", "corpus_mle"])
+    corpus = sorted(
+        f"{r.corpus_name or '–'} ({num(r.corpus_size, '.0f')} pairs, mLE {num(r.corpus_mle, 'g')})"
+        for r in corpora.itertuples(index=False)
+    )
+    encoders = sorted(f"image {image or '–'}; text {text or '–'}"
+                      for image, text in t[["encoder_image", "encoder_text"]].drop_duplicates().itertuples(index=False))
+    ck = checkpoints(t)
+    pretrain = ck["pretrain_wall_time_s"].sum()
+    evaluation = t["wall_time_s"].sum()
+    created = max((c for c in t["created"] if c), default="")
+    return [
+        f"- profile: {distinct(t, 'profile')}",
+        f"- corpus: {', '.join(corpus)}",
+        f"- encoders: {' | '.join(encoders)}",
+        f"- config hash: {distinct(t, 'config_hash')}",
+        f"- code: vlpbench {distinct(t, 'version')}, git {distinct(t, 'git_commit')}",
+        f"- date: {created[:10] or '–'}",
+        f"- compute: {pretrain + evaluation:.1f} s in total ({pretrain:.1f} s pretraining "
+        f"{len(ck)} checkpoint(s), {evaluation:.1f} s evaluating {len(t)} record(s))",
+        *wall_time(t, run_logs),
+    ]
+
+
+def legend_text(single_run: bool, correction: str, primary: str = "") -> str:
+    """Legend of a ranked table; `primary`: the Avg column whose marks come from the pairwise tests."""
+    corrected = (", Holm-corrected over every pair of rows of the column, so that picking the best row does not "
+                 "inflate the error rate" if correction == "holm" else ", not corrected for multiple comparisons")
+    if single_run:
+        cells = ("Cells: point estimate [95 % percentile bootstrap CI] of one deterministic run, in %. "
+                 "Avg: mean over datasets, CI from the dataset-averaged replicates.")
+        test = "paired bootstrap test over the same resamples"
+    else:
+        cells = ("Cells: mean (sample std) over seeds, in %. "
+                 "Avg: mean over datasets per seed, then mean (std) over seeds.")
+        test = "paired t-test across pretraining runs matched by seed"
+    best = "value" if single_run else "mean"
+    return (f"{cells} **Bold**: best {best} in the column. {MARK}: the best row is significantly better than this row"
+            f" ({test}, p < {ALPHA}{corrected}"
+            + (f"; in the {primary} column, the pair's p from the pairwise tests below, so the mark and the pairwise "
+               "list agree" if primary and correction == "holm" else "")
+            + "). `(k/K seeds)`: incomplete row, averaged "
+            "over the seeds that exist. n/a: task not applicable to the strategy; –: no record. "
+            f"{FLOOR_MARK}: below the `random-init` reference row (the untrained encoders) in this column. "
+            "Reference rows: `random-init` (floor) and `supervised` (the image encoder trained on the corpus labels with BCE). "
+            "Pretrain (s) / Peak mem (MB): pretraining wall time and peak memory of the strategy's checkpoint(s), summed over its pretraining runs.")
+
+
+def descriptive_legend(task: str) -> str:
+    """Legend of a descriptive table: what each metric means, no ranking."""
+    notes = " ".join(f"{metric}: {note}." for metric, note in plugin_info(TASKS, task).metric_notes.items())
+    return ("Cells: mean (sample std) over seeds (each its own pretraining run). A description, not a ranking: "
+            f"no bold, no tests. {notes} –: the metric does not apply to the strategy (e.g. no text tower) or no record. "
+            "Pretrain (s) / Peak mem (MB): as in the other tables.")
+
+
+def warning_lines(t: pd.DataFrame) -> list[str]:
+    w = t[["dataset", "warnings"]].explode("warnings").dropna()
+    if w.empty:
+        return []
+    counts = w.groupby(["dataset", "warnings"]).size().sort_index()
+    return ["", "Warnings:", ""] + [f"- {d}: {msg} ({n} record(s))" for (d, msg), n in counts.items()]
