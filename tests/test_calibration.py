@@ -393,7 +393,8 @@ def _record(root: Path, strategy: str, task: str, dataset: str, seed: int, metri
 
 def _first_table(markdown: str) -> dict[str, dict[str, str]]:
     lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    details = next((i for i, line in enumerate(lines) if line == "## Details"), 0)  # the wide table, not the headline
+    start = next(i for i, line in enumerate(lines) if line.startswith("|") and i > details)
     block = []
     for line in lines[start:]:
         if not line.startswith("|"):

@@ -62,11 +62,12 @@ def write_lp_grid(root: Path, skip=()) -> None:
                              {m: v[seed] for m, v in metrics.items()})
 
 
-def table(md: str) -> dict[str, dict[str, str]]:
-    """Parse the (first) GitHub table of a leaderboard: row label → header → cell. The variance
-    table of the footer is a second table and is not part of it."""
+def table(md: str, headline: bool = False) -> dict[str, dict[str, str]]:
+    """Parse the wide table of a leaderboard (the first GitHub table under "## Details", or of the
+    file without one; with `headline`, the first table of the file): row label → header → cell."""
     all_lines = md.splitlines()
-    start = next(i for i, ln in enumerate(all_lines) if ln.startswith("|"))
+    details = next((i for i, ln in enumerate(all_lines) if ln == "## Details"), 0) if not headline else 0
+    start = next(i for i, ln in enumerate(all_lines) if ln.startswith("|") and i > details)
     lines = []
     for ln in all_lines[start:]:
         if not ln.startswith("|"):
@@ -294,7 +295,7 @@ def test_segmentation_metric_order(tmp_path):
 def test_header_provenance_and_compute(tmp_path):
     write_lp_grid(tmp_path / "results")
     build_leaderboards(tmp_path / "results", tmp_path / "lb")
-    head = (tmp_path / "lb" / "linear-probe.md").read_text().split("\n\n")[1]
+    head = (tmp_path / "lb" / "linear-probe.md").read_text().split("## Details\n\n")[1].split("\n\n")[0]
     assert head.splitlines() == [
         "- profile: quick",
         "- corpus: syn-corpus (6000 pairs, mLE 0.11)",
@@ -317,7 +318,7 @@ def test_header_states_grid_wall_time_from_the_run_log(tmp_path):
     append_run_log(tmp_path / "results" / "quick-ab12cd34ef56", {"wall_time_s": 600.0, "records": 10, "workers": 2, "cpus": 2})
     append_run_log(tmp_path / "results" / "quick-000000000000", {"wall_time_s": 9.0, "records": 1, "workers": 1, "cpus": 2})
     build_leaderboards(tmp_path / "results", tmp_path / "lb")
-    head = (tmp_path / "lb" / "linear-probe.md").read_text().split("\n\n")[1].splitlines()
+    head = (tmp_path / "lb" / "linear-probe.md").read_text().split("## Details\n\n")[1].split("\n\n")[0].splitlines()
     assert head[-1].startswith("- variance covered by the tests: ")
     assert head[-2] == ("- grid wall time: 2100 s over 2 `bench run` call(s) computing 30 record(s) of every task "
                         "in the grid (workers 2 on 2 CPUs)")  # the other grid's run is not counted
@@ -385,3 +386,21 @@ def test_leaderboards_from_2000_records(tmp_path):
     # with ≥ 2 ranked runs (seg's records carry only per-lesion metrics: no primary metric to rank; ood-zsc has one run),
     # and variance-components.csv
     assert len(paths) == 4 * 4 + 2 + 2 * 4 + 1
+
+
+def test_every_task_file_opens_with_a_headline_of_at_most_ten_columns(tmp_path):
+    """The headline: strategy, the primary metric per dataset and Avg, Δ [CI], verdict, cost; the
+    wide table follows under Details, and the CSV keeps every number."""
+    write_lp_grid(tmp_path / "results")
+    build_leaderboards(tmp_path / "results", tmp_path / "lb")
+    md = (tmp_path / "lb" / "linear-probe.md").read_text()
+    first_table = next(line for line in md.splitlines() if line.startswith("|"))
+    columns = [c.strip() for c in first_table.strip("|").split("|")]
+    assert columns == ["Strategy", "syn-odir", "syn-rfmid", "Avg", "Δ vs clip [95 % CI]", "Verdict", "Pretrain (s)"]
+    headline = table(md, headline=True)
+    assert headline["wsc"]["Avg"] == table(md)["wsc"]["Avg AUC"] == "**87.15 (0.84)**"
+    assert headline["wsc"]["Δ vs clip [95 % CI]"] == "+1.00 [+0.79, +1.21]" and headline["wsc"]["Verdict"] == "better"
+    assert headline["clip"]["Δ vs clip [95 % CI]"] == "baseline"
+    assert md.index("**What this grid can detect**") < md.index("## Details") < md.index("| Strategy   | syn-odir AUC")
+    csv = pd.read_csv(tmp_path / "lb" / "linear-probe.csv")
+    assert set(csv.metric) == {"auc", "map"} and len(csv) == 3 * 6  # every column of the wide table

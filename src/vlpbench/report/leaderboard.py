@@ -37,7 +37,14 @@ from vlpbench.report.external import external_section, external_tables, is_exter
 from vlpbench.report.figure_pool import FigurePool
 from vlpbench.report.files import write_csv, write_text
 from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
-from vlpbench.report.markdown import descriptive_legend, header_lines, legend_text, markdown_table, warning_lines
+from vlpbench.report.markdown import (
+    descriptive_legend,
+    header_lines,
+    headline_lines,
+    legend_text,
+    markdown_table,
+    warning_lines,
+)
 from vlpbench.report.planted import LadderResult, detection_line, find_ladder, ladder_result, planted_rows
 from vlpbench.report.prompt_sensitivity import prompt_frames, prompt_sensitivity
 from vlpbench.report.published import merge_published
@@ -58,6 +65,7 @@ from vlpbench.report.table_model import (
     DESCRIPTIVE_TAG,
     KEY,
     METRIC_ORDER,
+    REFERENCE_TAG,
     Column,
     ablation_components,
     ablation_families,
@@ -183,10 +191,9 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         strategies = [s for s in strategies if s not in planted]  # the real strategies: ranked, tested
         statistics, paths, ts = _statistics(t, replicates, task, strategies, metric, baseline, margin, out_dir, figures)
         markdown, cells, single_run = markdown_table(t, strategies, expected, correction, pairwise=(Column(AVG, 1.0, metric), ts.pairwise))
-        ladder_lines, ladder_cells, result = _ladder_section(t, planted, tags, metric, expected, correction)
+        ladder_lines, ladder_cells, result = _ladder_section(t, planted, tags, metric, expected, correction, margin)
         detect = detection_line(task, metric, result, ts.components)
         detections.append(detect)
-        cells = pd.concat([cells, ladder_cells], ignore_index=True) if ladder_cells is not None else cells
         written += paths
         header = [*header_lines(t, run_logs), covered_variance(t)]
         legend = legend_text(single_run, correction, "" if single_run else f"{AVG} {metric_name(metric)}")
@@ -196,10 +203,14 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         if ts.components is not None:
             fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))
         references = external_section(ext, metric_names(t)) if not ext.empty else []
-        text = "\n".join([title, "", *header, "", markdown, "", detect, "", legend, *ladder_lines, *variance, *statistics,
+        references_rows = {s for s in strategies if REFERENCE_TAG in tags.get(s, ())}
+        headline = headline_lines(cells, single_run, metric, ts.per_strategy, baseline, references_rows, ladder_cells, result)
+        text = "\n".join([title, "", _headline_caption(metric, single_run, len(ts.runs), baseline), "", *headline, detect, "",
+                          "## Details", "", *header, "", markdown, "", legend, *ladder_lines, *variance, *statistics,
                           *warned, *references])
         written.append(write_text(out_dir / f"{task}.md", text + "\n"))
-        written.append(write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
+        every_row = pd.concat([cells, ladder_cells], ignore_index=True) if ladder_cells is not None else cells
+        written.append(write_csv(out_dir / f"{task}.csv", _with_task(every_row, task)))
         if html is not None:
             # the statistics table becomes columns of the site's main table
             footer = [detect, *ladder_lines, *variance, *(line for line in statistics if not line.startswith("|")), *warned]
@@ -243,8 +254,18 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
     return written
 
 
+def _headline_caption(metric: str, single_run: bool, runs: int, baseline: str) -> str:
+    """The line above a task's headline table: what its cells and columns are."""
+    cells = ("point estimate [95 % bootstrap CI] of one deterministic run" if single_run
+             else f"mean (SD) over {runs} pretraining runs (seeds)")
+    return (f"{metric_name(metric)} (%) at label fraction 1 per dataset and averaged (Avg): {cells}. **Bold**: best; †: "
+            f"significantly below the best (paired over runs, Holm); ▽: below `random-init`. Δ and verdict against "
+            f"`{baseline}`: paired over runs, Holm over the table's pairs, else TOST; *can't tell* below the MDD. "
+            "Secondary metrics, every fraction, ranks and win rates: under Details.")
+
+
 def _ladder_section(t: pd.DataFrame, planted: list[str], tags: dict[str, tuple[str, ...]], metric: str, expected: int,
-                    correction: str) -> tuple[list[str], pd.DataFrame | None, LadderResult | None]:
+                    correction: str, margin: float) -> tuple[list[str], pd.DataFrame | None, LadderResult | None]:
     """The planted block of a table (its reference row and rungs, in their own table, never ranked
     with the real strategies), its cells for the CSV (rungs only) and the ladder's result."""
     ladder = find_ladder(planted, tags)
@@ -252,7 +273,7 @@ def _ladder_section(t: pd.DataFrame, planted: list[str], tags: dict[str, tuple[s
         return [], None, None
     rows = [s for s in ladder.rows if s in set(t["strategy"])]
     markdown, cells, _ = markdown_table(t, rows, expected, correction)
-    result = ladder_result(t, metric, ladder)
+    result = ladder_result(t, metric, ladder, margin)
     truth = " > ".join(f"`{s}`" for s in ladder.rows)
     lines = ["", f"Planted ladder (known order by construction: {truth}; rows tagged `planted`, left out of the ranks "
                  "and tests above; † here compares the ladder's rows only):", "", markdown]

@@ -3,10 +3,12 @@ column, ViLReF Tables I–III layout), its provenance header, legend and warning
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from vlpbench.core.registry import TASKS
+from vlpbench.report.planted import LadderResult
 from vlpbench.report.table_model import (
     ALPHA,
     FLOOR_MARK,
@@ -143,3 +145,49 @@ def warning_lines(t: pd.DataFrame) -> list[str]:
         return []
     counts = w.groupby(["dataset", "warnings"]).size().sort_index()
     return ["", "Warnings:", ""] + [f"- {d}: {msg} ({n} record(s))" for (d, msg), n in counts.items()]
+
+
+# ---------------------------------------------------------------- headline
+
+
+def headline_lines(cells: pd.DataFrame, single_run: bool, metric: str, per_strategy: pd.DataFrame, baseline: str,
+                   references: set[str], ladder_cells: pd.DataFrame | None, ladder: LadderResult | None) -> list[str]:
+    """The headline of a task: one row per strategy with the primary metric per dataset and Avg
+    at fraction 1, Δ to the baseline with its CI, the verdict and the pretraining cost (≤ 10
+    columns with 5 datasets); the real strategies, then the reference rows, then the planted
+    ladder, each in a table of its own."""
+    primary = cells[(cells["metric"] == metric) & (cells["fraction"] == 1.0)]
+    datasets = list(dict.fromkeys(primary["dataset"]))
+    rows = list(dict.fromkeys(primary["strategy"]))
+    against = {r["strategy"]: r for r in per_strategy.to_dict("records")} if not per_strategy.empty else {}
+    real = [s for s in rows if s not in references]
+    blocks = [("", real, against), ("Reference rows", [s for s in rows if s in references], against)]
+    if ladder_cells is not None and ladder is not None:
+        planted = ladder_cells[(ladder_cells["metric"] == metric) & (ladder_cells["fraction"] == 1.0)]
+        primary = pd.concat([primary, planted], ignore_index=True)
+        rungs = {s: {"delta": d.mean, "delta_lo": d.lo, "delta_hi": d.hi, "verdict": ladder.verdicts[s]}
+                 for s, d in ladder.deltas.items()}
+        blocks.append((f"Planted ladder (known order: {' > '.join(ladder.ladder.rows)}; Δ and verdict against "
+                       f"`{ladder.ladder.reference}`, Holm over the ladder)", list(ladder.deltas), rungs))
+    by_cell = {(r["strategy"], r["dataset"]): r for r in primary.to_dict("records")}
+    lines = []
+    for title, names, compared in blocks:
+        if not names:
+            continue
+        base = ladder.ladder.reference if compared is not against and ladder is not None else baseline
+        headers = ["Strategy", *datasets, f"Δ vs {base} [95 % CI]", "Verdict", "Pretrain (s)"]
+        body = []
+        for s in names:
+            first = by_cell[(s, datasets[0])]
+            row = compared.get(s, {})
+            if s == base:
+                delta, verdict = "baseline", "–"
+            elif row and np.isfinite(row.get("delta", np.nan)):
+                ci = f" [{row['delta_lo']:+.2f}, {row['delta_hi']:+.2f}]" if np.isfinite(row["delta_lo"]) else ""
+                delta, verdict = f"{row['delta']:+.2f}{ci}", row["verdict"]
+            else:
+                delta, verdict = "–", "–"
+            body.append([first["label"], *(cell_text(by_cell[(s, d)], single_run) for d in datasets), delta, verdict,
+                         num(first["pretrain_wall_time_s"], ".0f")])
+        lines += ([f"{title}:", ""] if title else []) + [tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    return lines

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vlpbench.report.rank_statistics import metric_name, metric_values
+from vlpbench.report.rank_statistics import Difference, equivalence, metric_name, metric_values, paired_difference
 from vlpbench.report.run_tests import ALPHA, holm_adjust, paired_t_pvalues
 from vlpbench.report.variance_components import VarianceComponents, value_cube
 
@@ -63,6 +63,8 @@ class LadderResult:
     runs: int
     tau: float
     p_holm: dict[str, float]
+    deltas: dict[str, Difference]  # rung − reference over runs, with its t-interval
+    verdicts: dict[str, str]  # better / worse / equivalent / can't tell, as the tables' verdicts
 
     @property
     def separated(self) -> str | None:
@@ -71,7 +73,7 @@ class LadderResult:
                     None)
 
 
-def ladder_result(records: pd.DataFrame, metric: str, ladder: Ladder) -> LadderResult | None:
+def ladder_result(records: pd.DataFrame, metric: str, ladder: Ladder, margin: float = 1.0) -> LadderResult | None:
     """The ladder on one table's records (the dataset-averaged `metric` at fraction 1, complete
     runs); None without the reference and ≥ 2 runs."""
     values = metric_values(records, metric)
@@ -87,7 +89,10 @@ def ladder_result(records: pd.DataFrame, metric: str, ladder: Ladder) -> LadderR
     truth = [0.0] + [ladder.levels[ladder.rungs.index(s)] for s in names[1:]]
     tau = stats.kendalltau(-np.asarray(truth), runs.mean(axis=0)).statistic if len(names) >= 2 else np.nan
     present = Ladder(ladder.reference, tuple(names[1:]), tuple(truth[1:]))
-    return LadderResult(present, means, len(seeds), float(tau), dict(zip(names[1:], p.tolist())))
+    deltas = {s: paired_difference(runs[:, i], runs[:, 0]) for i, s in enumerate(names) if i}
+    verdicts = {s: equivalence(runs[:, i], runs[:, 0], margin, p_difference=float(p[i - 1])).verdict
+                for i, s in enumerate(names) if i}
+    return LadderResult(present, means, len(seeds), float(tau), dict(zip(names[1:], p.tolist())), deltas, verdicts)
 
 
 def detection_line(task: str, metric: str, result: LadderResult | None, components: VarianceComponents | None) -> str:
