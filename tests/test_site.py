@@ -121,7 +121,13 @@ def test_site_is_written(built):
     for name in ("mae", "clip", "wsc", "random-init", "clip-be"):  # one overview row per strategy
         assert f'class="name">{name}</td>' in index
     assert 'href="linear-probe.html"' in index and 'href="data/linear-probe.csv"' in index
-    assert 'src="figures/tsne-clip-syn-fives.png"' in index and (site / "figures" / "tsne-clip-syn-fives.png").is_file()
+    # the overview leads with a headline per task, then the cost-against-rank scatter; figures sit on their task's page
+    assert index.index('id="headline"') < index.index('id="pareto"') < index.index("<h2>Overview</h2>")
+    headline = index[index.index('id="headline"'):index.index('id="pareto"')]
+    assert "<strong>Linear probing</strong> (<code>linear-probe</code>): best <code>wsc</code>" in headline
+    assert "Δ vs <code>clip</code> +1.00 [+0.79, +1.21]: better" in headline and "What this grid can detect" in headline
+    assert 'src="figures/pareto.svg"' in index and (site / "figures" / "pareto.svg").is_file()
+    assert "tsne-clip-syn-fives.png" not in index and 'src="figures/tsne-clip-syn-fives.png"' in zsc  # syn-fives: ood-zsc
 
 
 def test_site_is_self_contained(built):
@@ -325,6 +331,10 @@ def test_pages_load_from_disk_without_errors_or_network(built, driver, name):
     assert [url for url in urls if not url.startswith(("file://", "data:"))] == []
     images = driver.execute_script("return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
     assert all(ok for _, ok in images), images
+    if name == "index.html":  # the headline per task and the Pareto scatter are shown, before the overview table
+        assert driver.find_element("css selector", "#headline").is_displayed()
+        assert "best wsc" in driver.find_element("css selector", ".headline").text
+        assert ["figures/pareto.svg", True] in images
 
 
 @pytest.mark.browser

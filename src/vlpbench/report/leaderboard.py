@@ -43,6 +43,7 @@ from vlpbench.report.markdown import (
     headline_lines,
     legend_text,
     markdown_table,
+    task_headline,
     warning_lines,
 )
 from vlpbench.report.planted import LadderResult, detection_line, find_ladder, ladder_result, planted_rows
@@ -59,7 +60,7 @@ from vlpbench.report.rank_statistics import (
 )
 from vlpbench.report.records_frame import load_records
 from vlpbench.report.site import Site, SiteColumn, TaskPage, write_site
-from vlpbench.report.stat_figures import cd_diagram, winrate_heatmap
+from vlpbench.report.stat_figures import cd_diagram, pareto_scatter, winrate_heatmap
 from vlpbench.report.table_model import (
     AVG,
     DESCRIPTIVE_TAG,
@@ -193,7 +194,8 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         markdown, cells, single_run = markdown_table(t, strategies, expected, correction, pairwise=(Column(AVG, 1.0, metric), ts.pairwise))
         ladder_lines, ladder_cells, result = _ladder_section(t, planted, tags, metric, expected, correction, margin)
         detect = detection_line(task, metric, result, ts.components)
-        detections.append(detect)
+        references_rows = {s for s in strategies if REFERENCE_TAG in tags.get(s, ())}
+        detections.append(task_headline(task_title(task), task, metric, ts, references_rows, detect))
         written += paths
         header = [*header_lines(t, run_logs), covered_variance(t)]
         legend = legend_text(single_run, correction, "" if single_run else f"{AVG} {metric_name(metric)}")
@@ -203,7 +205,6 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         if ts.components is not None:
             fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))
         references = external_section(ext, metric_names(t)) if not ext.empty else []
-        references_rows = {s for s in strategies if REFERENCE_TAG in tags.get(s, ())}
         headline = headline_lines(cells, single_run, metric, ts.per_strategy, baseline, references_rows, ladder_cells, result)
         text = "\n".join([title, "", _headline_caption(metric, single_run, len(ts.runs), baseline), "", *headline, detect, "",
                           "## Details", "", *header, "", markdown, "", legend, *ladder_lines, *variance, *statistics,
@@ -246,12 +247,41 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
     if html is not None:
         if prompts is not None:
             prompts.download = next((p for p in prompt_paths if p.suffix == ".csv"), None)
+        images = sorted(path for pattern in ("tsne-*.png", "gradcam-*.png") for path in (out_dir / "figures").glob(pattern))
+        leftover = _place_images(images, pages)
+        pareto = _pareto(pages, costs(records), out_dir)
         site = Site(header=header_lines(records, run_logs), tasks=pages, costs=costs(records), detect=[f"- {d}" for d in detections],
                     order=sorted(set(records["strategy"]), key=strategy_key), baseline=baseline, margin=margin,
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
-                    images=sorted(path for pattern in ("tsne-*.png", "gradcam-*.png") for path in (out_dir / "figures").glob(pattern)), foundation=foundation)
+                    images=leftover, foundation=foundation, pareto=pareto)
+        written += [pareto.with_suffix(".png"), pareto] if pareto is not None else []
         written += write_site(Path(html), site)
     return written
+
+
+def _place_images(images: list[Path], pages: list[TaskPage]) -> list[Path]:
+    """Put each figure (t-SNE, Grad-CAM) on the first task page one of whose datasets its file name
+    names; returns the figures no page takes (they stay on the overview)."""
+    leftover = []
+    for image in images:
+        page = next((p for p in pages if any(d in image.stem for d in sorted(set(p.cells["dataset"]) - {AVG}))), None)
+        (page.images if page is not None else leftover).append(image)
+    return leftover
+
+
+def _pareto(pages: list[TaskPage], cost: pd.DataFrame, out_dir: Path) -> Path | None:
+    """The overview's cost-against-rank scatter (drawn here, after the figure pool is done): per
+    strategy ranked in every task page, its mean rank over the tasks and its pretraining wall time."""
+    ranks = [p.statistics.per_strategy.set_index("strategy")["mean_rank"] for p in pages if not p.statistics.per_strategy.empty]
+    if not ranks:
+        return None
+    mean_rank = pd.concat(ranks, axis=1).dropna().mean(axis=1)
+    frame = pd.DataFrame({"strategy": mean_rank.index, "mean_rank": mean_rank.to_numpy(),
+                          "cost_s": cost.reindex(mean_rank.index)["pretrain_wall_time_s"].fillna(0.0).to_numpy()})
+    if len(frame) < 2:
+        return None
+    paths = pareto_scatter(frame, f"Pretraining cost against mean rank over {len(ranks)} task(s)", out_dir / "figures" / "pareto")
+    return next(p for p in paths if p.suffix == ".svg")
 
 
 def _headline_caption(metric: str, single_run: bool, runs: int, baseline: str) -> str:

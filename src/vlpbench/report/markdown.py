@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from vlpbench.core.registry import TASKS
 from vlpbench.report.planted import LadderResult
+from vlpbench.report.rank_statistics import TaskStatistics, metric_name
 from vlpbench.report.table_model import (
     ALPHA,
     FLOOR_MARK,
@@ -191,3 +192,22 @@ def headline_lines(cells: pd.DataFrame, single_run: bool, metric: str, per_strat
                          num(first["pretrain_wall_time_s"], ".0f")])
         lines += ([f"{title}:", ""] if title else []) + [tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return lines
+
+
+def task_headline(title: str, task: str, metric: str, ts: TaskStatistics, references: set[str], detect: str) -> str:
+    """One markdown line for the overview: the task's best real strategy with its mean, its Δ to
+    the baseline with the CI and the verdict, then what the grid can detect."""
+    real = [s for s in ts.runs.columns if s not in references] if not ts.runs.empty else []
+    if not real:
+        return f"**{title}** (`{task}`): no ranked strategy. {detect}"
+    means = ts.runs[real].mean(axis=0)
+    best = str(means.idxmax())
+    row = ts.per_strategy.set_index("strategy").loc[best] if not ts.per_strategy.empty else None
+    if best == ts.baseline:
+        versus = f"it is the baseline `{ts.baseline}`"
+    elif row is not None and np.isfinite(row["delta"]):
+        ci = f" [{row['delta_lo']:+.2f}, {row['delta_hi']:+.2f}]" if np.isfinite(row["delta_lo"]) else ""
+        versus = f"Δ vs `{ts.baseline}` {row['delta']:+.2f}{ci}: {row['verdict']}"
+    else:
+        versus = f"no Δ vs `{ts.baseline}`"
+    return f"**{title}** (`{task}`): best `{best}`, Avg {metric_name(metric)} {means[best]:.2f}; {versus}. {detect}"

@@ -78,6 +78,7 @@ class TaskPage:
     figures: list[Path]  # SVGs written by the markdown build
     downloads: list[Path]  # CSVs written by the markdown build
     references: list[str] = field(default_factory=list)  # markdown tables of the released models (`external.external_tables`)
+    images: list[Path] = field(default_factory=list)  # figures of this task's datasets (t-SNE, Grad-CAM PNGs)
 
 
 @dataclass
@@ -103,7 +104,8 @@ class Site:
     downloads: list[Path] = field(default_factory=list)  # CSVs not owned by a task (ablation)
     images: list[Path] = field(default_factory=list)  # extra figures (t-SNE PNGs)
     foundation: Path | None = None  # foundation-models.md (released models, ViLReF Tables VI–VIII layout), if written
-    detect: list[str] = field(default_factory=list)  # per task: what the grid can detect (markdown line)
+    detect: list[str] = field(default_factory=list)  # per task: the headline and what the grid can detect (markdown)
+    pareto: Path | None = None  # the cost-against-rank scatter (SVG)
 
 
 # ---------------------------------------------------------------- tables
@@ -441,7 +443,8 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
         html = env.get_template("task.html.j2").render(
             **common, page_name=f"{page.task}.html", title=page.title, task=page.task, header=page.header,
             legend=page.legend, table=task_table(page, averages or page.columns, True), drill=drill,
-            footer=page.footer, figures=figures, downloads=links, metric=metric_name(page.statistics.metric),
+            footer=page.footer, figures=figures, images=[(figure_link(p), p.stem) for p in page.images], downloads=links,
+            metric=metric_name(page.statistics.metric),
             primary=primary.label if primary else "", single_run=page.single_run, references=page.references,
             foundation=FOUNDATION if site.foundation is not None else "")
         written.append(_write(site_dir / f"{page.task}.html", html))
@@ -466,6 +469,7 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
     html = env.get_template("index.html.j2").render(
         **common, page_name=INDEX, title="vlpbench leaderboard", header=site.header, table=overview_table(site),
         tasks=[(f"{p.task}.html", p.title, p.task) for p in site.tasks], downloads=downloads, images=images,
-        has_prompts=site.prompts is not None, detect=site.detect)
+        has_prompts=site.prompts is not None, detect=site.detect,
+        pareto=figure_link(site.pareto) if site.pareto is not None else "")
     written.append(_write(site_dir / INDEX, html))
     return sorted(set(written))

@@ -1,4 +1,5 @@
-"""Figures of the leaderboard statistics: critical-difference diagram and win-rate heat map.
+"""Figures of the leaderboard statistics: critical-difference diagram, win-rate heat map and the
+overview's cost-against-rank (Pareto) scatter.
 
 Each figure is written as PNG and SVG. Both are byte-identical for the same inputs: the Agg
 backend, a fixed `svg.hashsalt`, glyphs as paths, no date in the SVG metadata, and the
@@ -100,6 +101,34 @@ def winrate_heatmap(matrix: pd.DataFrame, title: str, stem: Path) -> list[Path]:
         axis.set_ylabel("A")
         axis.set_title(title, fontsize=9)
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="win rate of A over B")
+        tight_layout(figure)
+        paths = save_figure(figure, stem)
+    plt.close(figure)
+    return paths
+
+
+def pareto_scatter(frame: pd.DataFrame, title: str, stem: Path) -> list[Path]:
+    """Cost against rank: one point per strategy (x: pretraining wall time, y: mean rank over the
+    tasks, 1 = best at the top), the Pareto front (no other strategy both cheaper and better) joined."""
+    matplotlib, plt = pyplot()
+    data = frame.sort_values(["cost_s", "mean_rank", "strategy"], kind="stable")
+    front, best = [], np.inf
+    for row in data.itertuples(index=False):
+        if row.mean_rank < best:
+            front.append(row)
+            best = row.mean_rank
+    with matplotlib.rc_context({**STYLE, **cjk_rc()}):
+        figure, axis = plt.subplots(figsize=(6.5, 4.2))
+        axis.scatter(data["cost_s"], data["mean_rank"], s=18, color="#4c72b0", zorder=3)
+        axis.step([r.cost_s for r in front], [r.mean_rank for r in front], where="post", color="#dd8452", lw=1.2,
+                  label="Pareto front", zorder=2)
+        for row in data.itertuples(index=False):
+            axis.annotate(row.strategy, (row.cost_s, row.mean_rank), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        axis.invert_yaxis()
+        axis.set_xlabel("pretraining wall time, summed over runs (s)")
+        axis.set_ylabel("mean rank over tasks (1 = best)")
+        axis.set_title(title, fontsize=9)
+        axis.legend(fontsize=7, loc="lower right")
         tight_layout(figure)
         paths = save_figure(figure, stem)
     plt.close(figure)
