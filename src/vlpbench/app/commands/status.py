@@ -8,6 +8,9 @@ from rich.console import Console
 from rich.table import Table
 
 from vlpbench.engine.grid_status import CELL_STATES, grid_statuses
+from vlpbench.engine.job_status import stderr_tail
+
+TAIL_LINES = 5
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
@@ -23,6 +26,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
         for row in grid.units:
             table.add_row(row.unit, row.job_id, row.state, *(str(len(row.cells.get(s, []))) for s in CELL_STATES), row.error)
         console.print(table)
+        for row in grid.units:
+            tail = stderr_tail({"stderr": row.stderr}, TAIL_LINES) if row.state == "failed" else ""
+            if tail:
+                console.print(f"{row.unit} (job {row.job_id}) failed; last lines of {row.stderr}:\n{tail}",
+                              highlight=False, markup=False, soft_wrap=True)
         if args.cells:
             for row in grid.units:
                 for state in CELL_STATES[1:]:
