@@ -28,6 +28,12 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND until it 
     done
 }
 
+gone() {  # process $1 has exited (a zombie whose parent has not reaped it counts as gone)
+    local state
+    state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 0
+    [ -z "$state" ] || [ "$state" = Z ]
+}
+
 node_idle() { [ "$(sinfo -h -N -o %t 2>/dev/null)" = "idle" ]; }
 
 start() {
@@ -93,11 +99,17 @@ EOF
     echo "one-node Slurm up: export SLURM_CONF=$dir/slurm.conf"
 }
 
-ours() {  # the pids of the processes holding a file under $1 open (daemons, job steps)
+ours() {  # the processes holding a file under $1 open (daemons, job steps), and their descendants
     local dir=$1 fd
     for fd in /proc/[0-9]*/fd/*; do
         case $(readlink "$fd" 2>/dev/null) in "$dir"/*) fd=${fd#/proc/}; echo "${fd%%/*}" ;; esac
-    done | sort -u
+    done | sort -u | while read -r pid; do descendants "$pid"; done | sort -u
+}
+
+descendants() {  # $1 and every process below it
+    local child
+    echo "$1"
+    for child in $(pgrep -P "$1"); do descendants "$child"; done
 }
 
 stop() {
@@ -106,15 +118,16 @@ stop() {
     export SLURM_CONF=$dir/slurm.conf
     if [ -f "$dir/slurmctld.pid" ]; then
         squeue -h -o %A 2>/dev/null | xargs -r scancel --full 2>/dev/null || true  # every user's jobs
-        wait_for 30 "jobs ended" sh -c '[ -z "$(squeue -h -o %A 2>/dev/null)" ]' || true
+        wait_for 30 "jobs ended" sh -c '[ -z "$(squeue -h -t PD,CF,R,S,CG -o %A 2>/dev/null)" ]' || true
     fi
-    local pidfile pid
+    local pidfile pid steps
+    steps=$(ours "$dir")  # before slurmd stops: job steps it started that outlive it, and their processes
     for pidfile in slurmd.pid slurmctld.pid munged.pid; do
         pid=$(cat "$dir/$pidfile" 2>/dev/null) || continue
         kill "$pid" 2>/dev/null || true
-        wait_for 15 "$pidfile gone" sh -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+        wait_for 15 "$pidfile gone" gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     done
-    for pid in $(ours "$dir"); do  # job steps that outlived their slurmd
+    for pid in $steps $(ours "$dir"); do
         kill -KILL "$pid" 2>/dev/null || true
     done
 }
