@@ -273,3 +273,11 @@ def test_bench_status_takes_slurms_word_for_a_job_that_died_without_writing_its_
     add_tool(fake_slurm, "squeue", "exit 1")  # no cluster, no accounting: the unit states as written
     add_tool(fake_slurm, "sacct", "exit 1")
     assert {row.state for grid in grid_statuses(tmp_path / "r") for row in grid.units} == {"queued"}
+
+
+def test_the_slurm_launcher_without_slurms_commands_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, no srun
+    assert main([*RUN, "--strategy", "clip", "--task", "linear-probe", *folders(tmp_path, "r"), "--launcher", "slurm"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --launcher slurm: sbatch and srun not found on PATH (submit from a machine with Slurm's client commands, "
+        'e.g. a login node; or see README "Try it on one machine")']

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Callable
@@ -94,6 +95,10 @@ def planned_submissions(config: RunConfig, units: list[Unit], folder: Path) -> l
 def submit_to_slurm(config: RunConfig, units: list[Unit], folder: Path) -> dict[str, str]:
     """Submit `units`; their job ids by unit name (also written into each unit's state). A job
     sbatch refuses cancels those this call already submitted and raises one line naming the option."""
+    missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+    if missing:
+        raise VlpbenchError(f"--launcher slurm: {' and '.join(missing)} not found on PATH (submit from a machine with "
+                            "Slurm's client commands, e.g. a login node; or see README \"Try it on one machine\")")
     ids: dict[str, str] = {}
     try:
         pretraining = [unit for unit in units if unit.kind == "pretrain"]
@@ -123,9 +128,6 @@ def _submit(config: RunConfig, kind: str, units: list[Unit], folder: Path, depen
     try:  # submitit prints sbatch's refusal to stderr before raising it: it is reported in one line below
         with contextlib.redirect_stderr(io.StringIO()), executor.batch():
             jobs = [executor.submit(UnitJob(unit)) for unit in units]
-    except FileNotFoundError:
-        raise VlpbenchError("sbatch: command not found (--launcher slurm submits from a machine with Slurm's "
-                            "client commands, e.g. a login node)") from None
     except FailedJobError as error:
         raise VlpbenchError(refusal(kind, parameters, str(error))) from None
     for unit, job in zip(units, jobs):
