@@ -22,6 +22,7 @@ from vlpbench.app.cli import main
 from vlpbench.core.config import resolve_config
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.engine.grid import plan_jobs, run_grid
+from vlpbench.engine.grid_status import grid_statuses
 from vlpbench.engine.run_cache import Workspace
 from vlpbench.engine.units import EvaluateUnit, PretrainUnit, plan_units
 
@@ -167,8 +168,9 @@ def fake_slurm(tmp_path, monkeypatch) -> Path:
     bin_dir.mkdir()
     record.mkdir()
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
-    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit only checks that srun exists
-    for tool in ("sbatch", "srun"):
+    for tool in ("srun", "sinfo", "squeue", "sacct", "scancel"):  # no cluster to ask (submitit only checks srun exists)
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 1\n")
+    for tool in ("sbatch", "srun", "sinfo", "squeue", "sacct", "scancel"):
         (bin_dir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_FAKE", str(record))
@@ -205,3 +207,77 @@ def test_slurm_launcher_submits_the_scripts_submitit_renders(tmp_path, fake_slur
     assert {s["state"] for s in states.values()} == {"queued"}
     assert main(["status", "--results", str(tmp_path / "r")]) == 0
     assert ": 0 done, 0 running, 0 failed, 4 missing" in capsys.readouterr().out
+
+
+def add_tool(fake_slurm: Path, name: str, script: str) -> None:
+    """Another stand-in Slurm command next to the fake sbatch."""
+    tool = fake_slurm.parent / "bin" / name
+    tool.write_text(f"#!/bin/sh\n{script}\n")
+    tool.chmod(0o755)
+
+
+CPU_ONLY_YAML = {"launcher": {"slurm": {"partition": "cpu", "cpus_per_task": 2, "mem_gb": 4, "timeout_min": 30}}}
+
+
+def test_gpus_are_asked_for_where_the_partition_has_them_and_a_dry_run_submits_nothing(tmp_path, fake_slurm, capsys):
+    config = tmp_path / "cluster.yaml"
+    config.write_text(yaml.safe_dump(CPU_ONLY_YAML))
+    args = [*RUN, "--strategy", "clip", "--task", "linear-probe", *folders(tmp_path, "r"), "--config", str(config),
+            "--launcher", "slurm", "--dry-run"]
+    add_tool(fake_slurm, "sinfo", 'echo "cpu*|(null)"; echo "gpu|gpu:a100:4(S:0-1)"')
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "dry run: 2 unit(s) for --launcher slurm; nothing started" in out
+    assert "sbatch (pretrain, 1 job(s): pretrain-clip-seed0) --cpus-per-task=2" in out
+    assert "--dependency=<afterany on every pretraining job>" in out.split("sbatch (evaluate")[1]
+    assert "--gpus-per-node" not in out and "--partition=cpu" in out and "--mem=4GB" in out
+    assert not list(fake_slurm.glob("job-*.sh")) and not list((tmp_path / "r").rglob("jobs/*.status"))
+    assert main([*args, "--set", "launcher.slurm.pretrain.partition=gpu"]) == 0  # its nodes have GPUs
+    pretrain, evaluate = capsys.readouterr().out.split("sbatch (evaluate")
+    assert "--gpus-per-node=1" in pretrain and "--partition=gpu" in pretrain and "--gpus-per-node" not in evaluate
+
+
+def test_an_sbatch_refusal_is_one_line_and_cancels_what_the_command_submitted(tmp_path, fake_slurm, capsys):
+    config = tmp_path / "cluster.yaml"
+    config.write_text(yaml.safe_dump(CPU_ONLY_YAML))
+    add_tool(fake_slurm, "sbatch", 'if grep -q vlpbench-evaluate "$1"; then\n'
+                                   'echo "sbatch: error: Batch job submission failed: Requested node configuration is not available" >&2\n'
+                                   'exit 1; fi\necho "Submitted batch job 7"')
+    add_tool(fake_slurm, "scancel", f'echo "$@" > {fake_slurm}/scancel')
+    code = main([*RUN, "--strategy", "clip", "--task", "linear-probe", *folders(tmp_path, "r"), "--config", str(config),
+                 "--launcher", "slurm", "--set", "launcher.slurm.evaluate.cpus_per_task=512"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: sbatch refused the evaluate job(s): --cpus-per-task=512 (launcher.slurm.evaluate.cpus_per_task or "
+                   "launcher.slurm.cpus_per_task), --mem=4GB (launcher.slurm.evaluate.mem_gb or launcher.slurm.mem_gb): "
+                   "Slurm said: Batch job submission failed: Requested node configuration is not available "
+                   "(the 1 job(s) this command had submitted are cancelled)"]
+    assert (fake_slurm / "scancel").read_text().split() == ["7"]
+    states = [json.loads(p.read_text()) for p in (tmp_path / "r").rglob("jobs/*.status")]
+    assert {s["state"] for s in states} == {"queued"} and not any("job_id" in s for s in states)
+
+
+def test_bench_status_takes_slurms_word_for_a_job_that_died_without_writing_its_state(tmp_path, fake_slurm, capsys):
+    config = tmp_path / "slurm.yaml"
+    config.write_text(yaml.safe_dump(CPU_ONLY_YAML))
+    assert main([*RUN, "--strategy", "clip,mae", "--task", "linear-probe", *folders(tmp_path, "r"), "--config", str(config),
+                 "--launcher", "slurm"]) == 0  # pretraining: array 1001 (2 elements); evaluation: array 1002
+    add_tool(fake_slurm, "squeue", 'echo "1001_0|RUNNING|None"; echo "1002_1|PENDING|DependencyNeverSatisfied"')
+    add_tool(fake_slurm, "sacct", 'echo "1001_1|OUT_OF_MEMORY|0:125"; echo "1002_[0-1%4]|PENDING|0:0"')
+    rows = {row.unit: row for grid in grid_statuses(tmp_path / "r") for row in grid.units}
+    assert (rows["pretrain-clip-seed0"].state, rows["pretrain-mae-seed0"].state) == ("running", "failed")
+    assert rows["pretrain-mae-seed0"].error.startswith("Slurm job 1001_1 ended OUT_OF_MEMORY (exit code 0:125) without")
+    evaluations = sorted((row.job_id, row.state, row.error) for row in rows.values() if row.unit.startswith("evaluate"))
+    assert evaluations == [("1002_0", "queued", "Slurm: PENDING"),
+                           ("1002_1", "failed", "a job it depends on failed (Slurm: DependencyNeverSatisfied)")]
+    add_tool(fake_slurm, "squeue", "exit 1")  # no cluster, no accounting: the unit states as written
+    add_tool(fake_slurm, "sacct", "exit 1")
+    assert {row.state for grid in grid_statuses(tmp_path / "r") for row in grid.units} == {"queued"}
+
+
+def test_the_slurm_launcher_without_slurms_commands_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, no srun
+    assert main([*RUN, "--strategy", "clip", "--task", "linear-probe", *folders(tmp_path, "r"), "--launcher", "slurm"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --launcher slurm: sbatch and srun not found on PATH (submit from a machine with Slurm's client commands, "
+        'e.g. a login node; or see README "Try it on one machine")']

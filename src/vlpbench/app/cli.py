@@ -37,6 +37,8 @@ def _run_parser(commands_: Subparsers) -> None:
     run.add_argument("--workers", type=int, help="worker processes of one thread each (default 1; 2 on a 2-core machine)")
     run.add_argument("--launcher", help="local (default: this machine), slurm (submit jobs through submitit) or debug "
                                         "(in this process, pdb on failure)")
+    run.add_argument("--dry-run", action="store_true", help="print the units (for slurm: the sbatch options of each "
+                                                            "submission) and start nothing")
     run.add_argument("--max-parallel", type=int, help="jobs running at once (local: like --workers; slurm: array elements)")
     add_config_arguments(run)
 

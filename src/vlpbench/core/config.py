@@ -198,7 +198,8 @@ class SlurmConfig:
 
     partition: str = field(default="", metadata=slurm_name())  # "" = the cluster's default partition
     account: str = field(default="", metadata=slurm_name())
-    gpus_per_node: int = field(default=1, metadata=at_least(0))
+    # null = what the hardware has: 1 when the job's partition has GPU nodes (sinfo), else 0
+    gpus_per_node: int | None = field(default=None, metadata=optional(at_least(0)))
     cpus_per_task: int = field(default=8, metadata=at_least(1))
     mem_gb: float = field(default=0.0, metadata=at_least(0.0))  # 0 = the partition's default
     timeout_min: int = field(default=1440, metadata=at_least(1))

@@ -115,21 +115,22 @@ def seed_plan(config: RunConfig, task_class: type[Task]) -> list[tuple[int, int,
 
 def run_grid(
     config: RunConfig, strategies: list[str], tasks: list[str], datasets: list[str] | None = None, force: bool = False,
-    models: list[str] | None = None,
+    models: list[str] | None = None, dry_run: bool = False,
 ) -> list[dict[str, Any]]:
     """Run the grid of `strategies` and external `models`; returns all records of the grid (new
-    and reused). A config built in code (not by `resolve_config`) is validated here, before any work."""
+    and reused; none when submitted to Slurm or, `dry_run`, only printed). A config built in code
+    (not by `resolve_config`) is validated here, before any work."""
     validate_config(config)
     _check_data_root(config)
     refresh_input_digests()  # files may have changed since an earlier grid of this process
     jobs = plan_jobs(config, strategies, tasks, datasets, models)
     grid = grid_dir(Path(config.results_dir), config.profile, grid_hash(config))
-    if is_main_process():
+    if is_main_process() and not dry_run:
         sweep_stale(grid, recursive=True)  # temp records of killed runs
     todo = [job for job in jobs if force or not is_current(cell_path(grid, job), record_key(config, job))]
     started, clock = datetime.now(timezone.utc), time.perf_counter()
-    outcomes = launch(config, plan_units(config, todo, grid, force) if todo else [])
-    if outcomes is None:  # submitted to a cluster: its jobs write the records
+    outcomes = launch(config, plan_units(config, todo, grid, force) if todo else [], dry_run)
+    if outcomes is None:  # submitted to a cluster (its jobs write the records), or a dry run
         return []
     if todo and is_main_process():
         computed = outcomes.count("computed")

@@ -36,7 +36,7 @@ def write_status(path: Path, state: str, **info: Any) -> None:
     """Replace the unit's state; `info` adds fields (job id, error, …) to those kept from before
     (what the unit is, and where its job runs); `queued` starts afresh."""
     previous = {} if state == "queued" else read_status(path)
-    keep = {k: previous[k] for k in ("unit", "kind", "cells", "job_id", "host", "pid", "stdout", "stderr") if k in previous}
+    keep = {k: previous[k] for k in ("unit", "kind", "cells", "launcher", "job_id", "host", "pid", "stdout", "stderr") if k in previous}
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     atomic_write_json(path, {**keep, **info, "state": state, "updated": stamp})
 

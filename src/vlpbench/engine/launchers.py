@@ -27,7 +27,7 @@ from vlpbench.core.progress import progress_bar
 from vlpbench.core.registry import STRATEGIES, TASKS
 from vlpbench.engine.job_status import effective_state, read_status, stderr_tail, write_status
 from vlpbench.engine.run_cache import Workspace
-from vlpbench.engine.slurm import submit_to_slurm
+from vlpbench.engine.slurm import planned_submissions, submit_to_slurm
 from vlpbench.engine.units import EvaluateUnit, Unit, UnitJob
 from vlpbench.engine.worker import LOCAL_TIMEOUT_MIN, Worker, run_unit
 from vlpbench.models.base import is_model, model_config
@@ -35,10 +35,14 @@ from vlpbench.models.base import is_model, model_config
 POLL_S = 0.5
 
 
-def launch(config: RunConfig, units: list[Unit]) -> list[str] | None:
+def launch(config: RunConfig, units: list[Unit], dry_run: bool = False) -> list[str] | None:
     """Run `units` with the configured launcher: the outcome of each record ("computed" or
-    "reused"), or None when they were submitted to Slurm (they finish later)."""
+    "reused"), or None when they were submitted to Slurm (they finish later) or, with `dry_run`,
+    only printed (with the sbatch options of each submission for Slurm)."""
     kind, slots = config.launcher.kind, local_slots(config)
+    if dry_run:
+        print_plan(config, units)
+        return None
     if is_distributed() and (kind != "local" or slots > 1):
         raise VlpbenchError(f"--launcher {kind} with {slots} slot(s) cannot run under torchrun; "
                             "use torchrun with the default local launcher and one worker")
@@ -62,6 +66,19 @@ def launch(config: RunConfig, units: list[Unit]) -> list[str] | None:
         workspace, ranks = Workspace(config), config.launcher.pretrain_ranks or 1
         return [outcome for unit in units for outcome in run_unit(unit, workspace, ranks, str(folder))]
     return _run_workers(config, units, min(slots, len(units)), folder)
+
+
+def print_plan(config: RunConfig, units: list[Unit]) -> None:
+    """`bench run --dry-run`: the units the launcher would run; nothing is started or written."""
+    console = make_console()
+    console.print(f"dry run: {len(units)} unit(s) for --launcher {config.launcher.kind}; nothing started", highlight=False)
+    if config.launcher.kind == "slurm":
+        for line in planned_submissions(config, units, launcher_folder(config)):
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
+        return
+    for unit in units:
+        console.print(f"{unit.kind} {unit.name}" + (f" after {', '.join(unit.after)}" if unit.after else ""),
+                      soft_wrap=True, highlight=False, markup=False)
 
 
 def local_slots(config: RunConfig) -> int:

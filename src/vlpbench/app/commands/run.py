@@ -18,7 +18,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
         raise VlpbenchError("bench run: give --strategy NAME[,NAME] and/or --model NAME[,NAME]")
     config = config_from(args)
     init_from_env()  # a no-op unless launched by torchrun
-    records = run_grid(config, args.strategy or [], args.task, args.dataset, force=args.force, models=args.model)
+    records = run_grid(config, args.strategy or [], args.task, args.dataset, force=args.force, models=args.model,
+                       dry_run=args.dry_run)
     if is_main_process():
         for table in summary_tables(records, console.width, per_seed=args.per_seed):
             console.print(table)

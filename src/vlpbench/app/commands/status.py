@@ -14,6 +14,9 @@ from rich.console import Console
 from vlpbench.core.console import printable
 from vlpbench.core.tables import TextTable, fit
 from vlpbench.engine.grid_status import CELL_STATES, GridStatus, grid_statuses
+from vlpbench.engine.job_status import stderr_tail
+
+TAIL_LINES = 5
 
 
 def status_table(grid: GridStatus) -> TextTable:
@@ -46,6 +49,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
         for row in grid.units:
             if row.error:
                 console.print(f"{row.unit} (job {row.job_id or '?'}): {printable(row.error)}")
+            tail = stderr_tail({"stderr": row.stderr}, TAIL_LINES) if row.state == "failed" else ""
+            if tail:
+                console.print(f"{row.unit} (job {row.job_id}) failed; last lines of {row.stderr}:\n{tail}",
+                              highlight=False, markup=False, soft_wrap=True)
         if args.cells:
             for row in grid.units:
                 for state in CELL_STATES[1:]:
