@@ -88,8 +88,8 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
         **({"weights_loaded": checkpoint.meta["weights_loaded"]} if checkpoint.meta.get("weights_loaded") else {}),
         **({"external": external} if external else {}),
     }
-    if task.needs_text_tower and not checkpoint.model.has_text_tower:
-        return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],
+    if (reason := task.not_applicable(checkpoint.model)) is not None:
+        return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} {reason}"],
                            wall_time_s=0.0, peak_memory_mb=0.0)
     dataset = workspace.dataset(job.dataset, task.image_size(config))
     task.check_dataset(dataset)
