@@ -37,7 +37,14 @@ from vlpbench.report.external import external_section, external_tables, is_exter
 from vlpbench.report.figure_pool import FigurePool
 from vlpbench.report.files import write_csv, write_text
 from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
-from vlpbench.report.markdown import descriptive_legend, header_lines, legend_text, markdown_table, warning_lines
+from vlpbench.report.markdown import (
+    descriptive_legend,
+    header_lines,
+    legend_text,
+    markdown_table,
+    text_diagnostic_lines,
+    warning_lines,
+)
 from vlpbench.report.planted import LadderResult, detection_line, find_ladder, ladder_result, planted_rows
 from vlpbench.report.prompt_sensitivity import prompt_frames, prompt_sensitivity
 from vlpbench.report.published import merge_published
@@ -58,6 +65,7 @@ from vlpbench.report.table_model import (
     DESCRIPTIVE_TAG,
     KEY,
     METRIC_ORDER,
+    ZERO_SHOT_TAG,
     Column,
     ablation_components,
     ablation_families,
@@ -192,6 +200,8 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         legend = legend_text(single_run, correction, "" if single_run else f"{AVG} {metric_name(metric)}")
         variance = [*component_lines(ts.components, metric_name(metric), len(ts.pairwise)),
                     *variance_lines(t, replicates, metric, strategies)]
+        if ZERO_SHOT_TAG in plugin_info(TASKS, task).tags:
+            variance = [*text_diagnostic_lines(t), *variance]
         warned = warning_lines(t)
         if ts.components is not None:
             fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))
