@@ -142,3 +142,12 @@ def test_best_threshold_maximises_the_pooled_dsc():
     threshold = best_threshold(scores, truth)
     dsc = lambda t: 2 * (truth & (scores >= t)).sum() / (truth.sum() + (scores >= t).sum())  # noqa: E731
     assert dsc(threshold) == max(dsc(t) for t in scores) and threshold == pytest.approx(0.35)
+
+
+def test_bench_plot_gradcam_of_colour_only_is_a_one_line_error(tmp_path, capsys):
+    from vlpbench.app.cli import main
+
+    code = main(["plot", "gradcam", "--strategy", "colour-only", "--dataset", "syn-idrid", "--lesion", "hemorrhage",
+                 "--profile", "smoke", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "g.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'colour-only': it has no network" in err and "Traceback" not in err
