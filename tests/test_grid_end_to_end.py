@@ -27,9 +27,10 @@ def test_pair_runs_end_to_end(strategy, task, smoke_dirs):
     records = run_grid(config, [strategy], [task], [dataset])
     assert len(records) == 1
     record = records[0]
-    if task == "ood-zsc" and not STRATEGIES.get(strategy).has_text_tower:
-        assert record["status"] == "n/a" and record["metrics"] == {}
+    if (reason := TASKS.get(task).not_applicable(STRATEGIES.get(strategy))) is not None:
+        assert record["status"] == "n/a" and record["metrics"] == {} and reason in record["warnings"][0]
         return
+    assert task != "ood-zsc" or STRATEGIES.get(strategy).has_text_tower
     assert record["status"] == "ok" and record["metrics"]
     descriptive = "descriptive" in TASKS.entry(task).info.tags  # e.g. geometry: ranks, distances, log potentials
     for name, value in record["metrics"].items():

@@ -116,8 +116,8 @@ def test_a_new_strategy_with_its_own_option_is_one_file(tmp_path, monkeypatch):
         assert config.strategy["scaled-clip-test"].scale == 2.5
         records = run_grid(config, ["scaled-clip-test"], ["linear-probe"], ["syn-fives"])
         assert records[0]["status"] == "ok" and records[0]["config"]["strategy"]["scaled-clip-test"] == {"scale": 2.5}
-        # its metadata orders it: after the reference rows (random-init 1, supervised 2), before MAE (10)
-        assert [e.name for e in STRATEGIES.ordered()][:4] == ["random-init", "supervised", "scaled-clip-test", "mae"]
+        # its metadata orders it: after the reference rows (colour-only 0, random-init 1, supervised 2), before MAE (10)
+        assert [e.name for e in STRATEGIES.ordered()][:5] == ["colour-only", "random-init", "supervised", "scaled-clip-test", "mae"]
     finally:
         STRATEGIES._entries.pop("scaled-clip-test", None)
         sys.modules.pop("scaled_clip_plugin", None)

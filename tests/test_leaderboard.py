@@ -404,3 +404,27 @@ def test_every_task_file_opens_with_a_headline_of_at_most_ten_columns(tmp_path):
     assert md.index("**What this grid can detect**") < md.index("## Details") < md.index("| Strategy   | syn-odir AUC")
     csv = pd.read_csv(tmp_path / "lb" / "linear-probe.csv")
     assert set(csv.metric) == {"auc", "map"} and len(csv) == 3 * 6  # every column of the wide table
+
+
+def test_reference_rows_are_listed_and_a_zero_shot_table_states_the_text_only_diagnostic(tmp_path):
+    """Every registered reference row is named in the legend; the zero-shot table (task tagged
+    "zero-shot") gives each strategy's text-only diagnostic, averaged over its checkpoints, and
+    an image-only reference row is n/a in it."""
+    root = tmp_path / "results"
+    for seed in range(3):
+        for strategy, text_auc in (("clip", 60.0 + seed), ("wsc", 70.0)):
+            write_record(root, strategy, "ood-zsc", "syn-odir", seed, {"auc": 60.0 + seed + len(strategy)},
+                         checkpoint_hash=f"ck-{strategy}-{seed}",
+                         pretrain={"wall_time_s": 5.0, "peak_memory_mb": 9.0, "text_zero_shot_auc": text_auc})
+        write_record(root, "colour-only", "ood-zsc", "syn-odir", seed, {}, status="n/a")
+        write_record(root, "colour-only", "linear-probe", "syn-odir", seed, {"auc": 80.0 + seed})
+        write_record(root, "clip", "linear-probe", "syn-odir", seed, {"auc": 70.0 + seed})
+    build_leaderboards(root, tmp_path / "lb")
+    zero_shot = (tmp_path / "lb" / "ood-zsc.md").read_text()
+    assert "Text tower alone" in zero_shot and "clip 61.0 (3 run(s)), wsc 70.0 (3 run(s))." in zero_shot
+    assert table(zero_shot)["colour-only"]["syn-odir AUC"] == "n/a"
+    probe = (tmp_path / "lb" / "linear-probe.md").read_text()
+    assert "Text tower alone" not in probe
+    assert "Reference rows: `colour-only` — " in probe and "`random-init` — " in probe
+    rows = table(probe)
+    assert list(rows)[0] == "colour-only" and "**" in rows["colour-only"]["syn-odir AUC"]  # shown, and can be best

@@ -9,7 +9,7 @@ import torch
 
 from test_strategies_plugins import make_context
 from vlpbench.core.registry import STRATEGIES
-from vlpbench.tasks._gradcam import ProbeHead, probe_maps, target_layer, text_guided_maps
+from vlpbench.tasks._gradcam import ProbeHead, at_input_size, map_grid, probe_maps, target_layer, text_guided_maps
 from vlpbench.tasks._loc_metrics import energy_inside, pixel_auc, pointing_hit
 from vlpbench.tasks.prompts import class_embeddings
 
@@ -65,6 +65,50 @@ def test_resnet_layer_keeps_a_spatial_grid():
     model = STRATEGIES.get("clip-resnet")(make_context())
     backbone = model.image_encoder.backbone
     assert target_layer(model, 32)[0] is backbone.layer2[-1] and target_layer(model, 224)[0] is backbone.layer4[-1]
+
+
+def test_map_grid_of_a_vit_follows_the_side_it_is_drawn_at():
+    """Smoke ViT (patch 8): 4 × 4 cells at 32 px; resampled to 128 px, 16 × 16 — on a copy."""
+    model = STRATEGIES.get("clip")(make_context()).eval()
+    assert map_grid(model, 32) == (4, 4) and at_input_size(model, 32) is model
+    resized = at_input_size(model, 128)
+    assert map_grid(resized, 128) == (16, 16)
+    assert tuple(model.image_encoder.backbone.patch_embed.img_size) == (32, 32)  # the strategy's model untouched
+    with torch.no_grad():
+        prompt = class_embeddings(resized, [["视网膜出血"]])[0]
+    maps = text_guided_maps(resized, torch.randn(2, 3, 128, 128), prompt)
+    assert maps.shape == (2, 128, 128)
+    # bilinear upsampling of a 16 × 16 grid: 8-px blocks are not constant, and more than 4 × 4 cells' worth of detail
+    coarse = torch.nn.functional.interpolate(torch.from_numpy(maps)[:, None].float(), size=(4, 4), mode="area")
+    back = torch.nn.functional.interpolate(coarse, size=(128, 128), mode="bilinear", align_corners=False)[:, 0].numpy()
+    assert np.abs(maps - back).mean() > 0.01
+
+
+def test_min_grid_picks_a_finer_resnet_stage():
+    model = STRATEGIES.get("clip-resnet")(make_context()).eval()
+    backbone = model.image_encoder.backbone
+    assert map_grid(model, 64) == (4, 4)  # the deepest stage with ≥ 4 cells (MIN_GRID): layer3, stride 16
+    assert map_grid(model, 64, min_grid=8) == (8, 8)  # layer2
+    assert target_layer(model, 64, min_grid=16)[0] is backbone.layer1[-1] and map_grid(model, 64, min_grid=16) == (16, 16)
+
+
+def test_loc_records_its_map_grid_and_warns_when_coarser_than_asked(tmp_path):
+    from test_seg import LESIONS, toy_split
+    from vlpbench.core.config import resolve_config
+    from vlpbench.core.registry import TASKS
+    from vlpbench.datasets.base import SegmentationDataset
+    from vlpbench.tasks.base import TaskContext
+
+    dataset = SegmentationDataset("toy-seg", LESIONS, {"train": toy_split(8, 64, 0), "test": toy_split(4, 64, 1)})
+    torch.manual_seed(0)
+    for side, grid in ((0, [4, 4]), (64, [8, 8])):
+        config = resolve_config("smoke", overrides=[f"task.loc.image_size={side}", "task.loc.min_grid=8"])
+        task = TASKS.get("loc")(config)
+        assert task.image_size(config) == (side or 32)
+        model = STRATEGIES.get("clip")(make_context(config))
+        result = task.evaluate(model, dataset, 0, 1.0, TaskContext(tmp_path / "cache", "x"))
+        assert result.extra["grid"] == grid and result.extra["image_size"] == (side or 32)
+        assert bool(result.warnings) == (grid[0] < 8) and set(result.metrics) == {"pointing", "energy", "auc"}
 
 
 @pytest.mark.parametrize("name", ["clip", "clip-resnet", "deit"])

@@ -266,3 +266,60 @@ def test_task_end_to_end_is_seeded_and_skips_absent_lesions():
         assert first.metrics["dsc/soft_exudates"] == 0.0
     else:
         assert any("soft_exudates" in warning for warning in first.warnings)
+
+
+# --- protocols: frozen encoder + linear decoder, few-label fine-tune --------------------------
+
+
+def test_linear_decoder_is_bn_and_one_1x1_conv_on_the_concatenated_maps(seg_model):
+    image_encoder = encoder("resnet")
+    segmentor = seg_model.build_segmentor(image_encoder, input_size=64, decoder="linear", frozen=True)
+    head = segmentor.decode_head
+    width = sum(image_encoder.multiscale_channels)
+    assert isinstance(head, seg_model.LinearDecodeHead) and head.conv_seg.kernel_size == (1, 1)
+    assert head.conv_seg.in_channels == width == head.norm.num_features
+    trainable = sum(p.numel() for p in segmentor.parameters() if p.requires_grad)
+    assert trainable == 2 * width + (width + 1) * 2  # BN affine + the 1×1 conv to 2 classes: nothing else learns
+    assert tuple(segmentor.decode_head(segmentor.extract_feat(torch.randn(2, 3, 64, 64))).shape) == (2, 2, 64, 64)
+
+
+def test_frozen_linear_protocol_trains_only_the_head():
+    image_encoder = encoder("vit")
+    before = {k: v.clone() for k, v in image_encoder.state_dict().items()}
+    options = eval_config(freeze_encoder=True, decoder="linear", steps=3).task["seg"]
+    segmentor = train_segmentor(image_encoder, toy_split(6, 32, 2), np.arange(6), 0, options, 0, "test")
+    assert all(torch.equal(before[k], v) for k, v in segmentor.backbone.encoder.state_dict().items())
+    assert type(segmentor.decode_head).__name__ == "LinearDecodeHead"
+
+
+def test_few_label_subsets_are_nested_seeded_and_keep_every_lesion():
+    from vlpbench.tasks._sampling import nested_count_indices
+
+    presence = lesion_presence(toy_split(40, 16, seed=7).masks, 3)
+    subset = np.arange(40)
+    eight, thirty_two = nested_count_indices(presence, subset, 8, 0), nested_count_indices(presence, subset, 32, 0)
+    assert len(eight) == 8 and len(thirty_two) == 32 and set(eight) <= set(thirty_two)
+    assert presence[eight].any(axis=0).all()
+    np.testing.assert_array_equal(eight, nested_count_indices(presence, subset, 8, 0))
+    assert not np.array_equal(eight, nested_count_indices(presence, subset, 8, 1))
+    np.testing.assert_array_equal(nested_count_indices(presence, subset[:5], 8, 0), subset[:5])  # fewer: all of them
+    np.testing.assert_array_equal(nested_count_indices(presence, subset, 0, 0), subset)  # 0: the whole subset
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({}, "unet decoder, encoder fine-tuned"),
+    ({"freeze_encoder": True, "decoder": "linear"}, "linear decoder, frozen encoder"),
+    ({"train_images": 4}, "unet decoder, encoder fine-tuned, 4 training images"),
+])
+def test_task_records_its_protocol(changes, words):
+    dataset = SegmentationDataset("toy-seg", LESIONS, {"train": toy_split(10, 32, seed=4), "test": toy_split(4, 32, seed=5)})
+    task = SegmentationTask(eval_config(steps=2, **changes))
+    result = task.evaluate(TinyStrategy(encoder("resnet")), dataset, seed=0, fraction=1.0,
+                           context=TaskContext(cache_dir=None, checkpoint_hash="x"))  # type: ignore[arg-type]
+    assert result.extra["protocol"] == words
+    assert result.extra["train_images"] == changes.get("train_images", 10)
+
+
+def test_unknown_decoder_is_a_one_line_error():
+    with pytest.raises(VlpbenchError, match="task.seg.decoder.*one of 'unet', 'linear'"):
+        resolve_config("smoke", overrides=["task.seg.decoder=mlp"])

@@ -83,13 +83,14 @@ def _evaluate(workspace: Workspace, task: Task, job: Job, checkpoint) -> dict[st
         "record_key": record_key(config, job), "checkpoint_hash": checkpoint.sha256,
         "corpus": workspace.corpus_summary(),
         "encoders": {"image": external["backbone"], "text": "", "proj_dim": ""} if external else describe_encoders(config.encoders),
-        "pretrain": {k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
+        "pretrain": {**{k: checkpoint.meta.get("pretrain", {}).get(k) for k in ("wall_time_s", "peak_memory_mb", "steps")},
+                     "text_zero_shot_auc": checkpoint.meta.get("text_zero_shot_auc")},
         "versions": package_versions(), "git_commit": git_commit(), "config": asdict(config),
         **({"weights_loaded": checkpoint.meta["weights_loaded"]} if checkpoint.meta.get("weights_loaded") else {}),
         **({"external": external} if external else {}),
     }
-    if task.needs_text_tower and not checkpoint.model.has_text_tower:
-        return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} has no text tower"],
+    if (reason := task.not_applicable(checkpoint.model)) is not None:
+        return make_record(**common, status="n/a", metrics={}, warnings=[f"{job.strategy} {reason}"],
                            wall_time_s=0.0, peak_memory_mb=0.0)
     dataset = workspace.dataset(job.dataset, task.image_size(config))
     task.check_dataset(dataset)

@@ -44,6 +44,7 @@ from vlpbench.report.markdown import (
     legend_text,
     markdown_table,
     task_headline,
+    text_diagnostic_lines,
     warning_lines,
 )
 from vlpbench.report.planted import LadderResult, detection_line, find_ladder, ladder_result, planted_rows
@@ -67,6 +68,7 @@ from vlpbench.report.table_model import (
     KEY,
     METRIC_ORDER,
     REFERENCE_TAG,
+    ZERO_SHOT_TAG,
     Column,
     ablation_components,
     ablation_families,
@@ -201,6 +203,8 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
         legend = legend_text(single_run, correction, "" if single_run else f"{AVG} {metric_name(metric)}")
         variance = [*component_lines(ts.components, metric_name(metric), len(ts.pairwise)),
                     *variance_lines(t, replicates, metric, strategies)]
+        if ZERO_SHOT_TAG in plugin_info(TASKS, task).tags:
+            variance = [*text_diagnostic_lines(t), *variance]
         warned = warning_lines(t)
         if ts.components is not None:
             fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from vlpbench.core.registry import TASKS
+from vlpbench.core.registry import STRATEGIES, TASKS
 from vlpbench.report.planted import LadderResult
 from vlpbench.report.rank_statistics import TaskStatistics, metric_name
 from vlpbench.report.table_model import (
     ALPHA,
     FLOOR_MARK,
     MARK,
+    REFERENCE_TAG,
     Column,
     cell_stats,
     checkpoints,
@@ -21,6 +22,7 @@ from vlpbench.report.table_model import (
     costs,
     num,
     plugin_info,
+    strategy_key,
 )
 
 
@@ -128,8 +130,27 @@ def legend_text(single_run: bool, correction: str, primary: str = "") -> str:
             + "). `(k/K seeds)`: incomplete row, averaged "
             "over the seeds that exist. n/a: task not applicable to the strategy; –: no record. "
             f"{FLOOR_MARK}: below the `random-init` reference row (the untrained encoders) in this column. "
-            "Reference rows: `random-init` (floor) and `supervised` (the image encoder trained on the corpus labels with BCE). "
+            f"Reference rows: {reference_rows()}. "
             "Pretrain (s) / Peak mem (MB): pretraining wall time and peak memory of the strategy's checkpoint(s), summed over its pretraining runs.")
+
+
+def reference_rows() -> str:
+    """Every registered reference row with its title, in row order (README says what each rules out)."""
+    names = sorted(STRATEGIES.tagged(REFERENCE_TAG), key=strategy_key)
+    return "; ".join(f"`{name}` — {plugin_info(STRATEGIES, name).title or name}" for name in names) or "none"
+
+
+def text_diagnostic_lines(t: pd.DataFrame) -> list[str]:
+    """For a zero-shot table: each strategy's text tower alone (the checkpoints' text-only zero-shot
+    diagnostic), so a row can be read against what its words give without the image."""
+    known = t.dropna(subset=["text_zero_shot_auc"]).drop_duplicates(["strategy", "checkpoint_hash"])
+    if known.empty:
+        return []
+    means = known.groupby("strategy")["text_zero_shot_auc"].agg(["mean", "count"])
+    cells = [f"{s} {means.loc[s, 'mean']:.1f} ({int(means.loc[s, 'count'])} run(s))"
+             for s in sorted(means.index, key=strategy_key)]
+    return ["", "Text tower alone (each checkpoint's text-only zero-shot macro AUC on the corpus validation reports, "
+            "the image unused; rows without a text tower are n/a above): " + ", ".join(cells) + "."]
 
 
 def descriptive_legend(task: str) -> str:

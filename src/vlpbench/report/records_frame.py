@@ -27,7 +27,8 @@ def _load_one(path: Path | str, rec: dict) -> dict:
         "corpus_name": corpus.get("name") or "", "corpus_size": corpus.get("size"),
         "corpus_mle": corpus.get("mle"), "encoder_image": enc.get("image") or "",
         "encoder_text": enc.get("text") or "", "pretrain_wall_time_s": pre.get("wall_time_s"),
-        "pretrain_peak_memory_mb": pre.get("peak_memory_mb"), "wall_time_s": rec.get("wall_time_s"),
+        "pretrain_peak_memory_mb": pre.get("peak_memory_mb"), "text_zero_shot_auc": pre.get("text_zero_shot_auc"),
+        "wall_time_s": rec.get("wall_time_s"),
         "peak_memory_mb": rec.get("peak_memory_mb"),
         "version": (rec.get("versions") or {}).get("vlpbench") or "",
         "git_commit": rec.get("git_commit") or "", "created": rec.get("created") or "",
@@ -80,6 +81,6 @@ def load_records(results_dir: Path) -> pd.DataFrame:
             "point the results folder at one grid"
         )
     df["corpus_size"] = pd.to_numeric(df["corpus_size"])
-    for col in ("corpus_mle", "pretrain_wall_time_s", "pretrain_peak_memory_mb", "wall_time_s", "peak_memory_mb"):
+    for col in ("corpus_mle", "pretrain_wall_time_s", "pretrain_peak_memory_mb", "text_zero_shot_auc", "wall_time_s", "peak_memory_mb"):
         df[col] = pd.to_numeric(df[col]).astype(float)
     return df.sort_values(KEY, kind="stable").reset_index(drop=True)

@@ -25,6 +25,7 @@ METRIC_ORDER = ("auc", "map", "dsc", "iou")
 METRIC_NAMES = {"auc": "AUC", "map": "mAP", "dsc": "DSC", "iou": "IoU"}
 FLOOR_TAG, REFERENCE_TAG = "floor", "reference"  # random-init is the floor; reference rows are not flagged
 FLOOR_MARK = "▽"
+ZERO_SHOT_TAG = "zero-shot"  # a zero-shot table states its rows' text-only diagnostic beside it
 DESCRIPTIVE_TAG = "descriptive"  # tasks whose table describes (mean, std) without ranking the rows
 ABLATION_TAG = "ablation"  # rows of an ablation table: tags "ablation:<family>", components "ablation:<family>:<X>"
 

@@ -50,6 +50,10 @@ class Strategy(nn.Module):
     requires: ClassVar[tuple[str, ...]] = ()
     #: False for a reference row that is evaluated with its initial weights (no pretraining steps)
     pretrains: ClassVar[bool] = True
+    #: True for a reference row without a network: `image_features` and `pixel_features` are fixed
+    #: statistics of the pixels, so tasks fit linear models on them instead of training an encoder,
+    #: and a task that needs a network (gradients, a latent space) reports "n/a"
+    hand_crafted: ClassVar[bool] = False
 
     image_encoder: ImageEncoder
     text_encoder: TextEncoder | None
@@ -85,6 +89,10 @@ class Strategy(nn.Module):
         """Pooled backbone features before the projection: what probes and t-SNE use (differentiable,
         like `image_embedding`)."""
         return self.image_encoder.forward_features(images)
+
+    def pixel_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(n, d, H, W) per-pixel features of a hand-crafted row (`hand_crafted`); others have none."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-pixel features (hand_crafted = False)")
 
     def image_embedding(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised projected image embedding (zero-shot scoring). Differentiable: callers that

@@ -8,14 +8,17 @@ class logit of a linear probe head fitted on their pooled features (`ProbeHead`)
 
 Target layer: the last transformer block's first LayerNorm for a ViT (pytorch-grad-cam's ViT
 recipe), its patch tokens reshaped to the patch grid (prefix tokens — class, distillation —
-dropped). For a ResNet the last block of the deepest stage whose map is at least `MIN_GRID`
-cells a side at the input size: layer4 (7 × 7) at 224 px as usual, but at 32 px layer4 is 1 × 1
-and carries no location, so layer2 (4 × 4) is read. Maps are ReLU'd and min–max scaled to
-[0, 1] per image at the input size (the package's own post-processing).
+dropped). For a ResNet the last block of the deepest stage whose map is at least `min_grid`
+(default `MIN_GRID`) cells a side at the input size: layer4 (7 × 7) at 224 px as usual, but at
+32 px layer4 is 1 × 1 and carries no location, so layer2 (4 × 4) is read. The map's cell grid
+is that layer's (`map_grid`): a ViT's patch grid at the side it is evaluated at (`at_input_size`
+resamples its position embeddings for a side other than its own). Maps are ReLU'd and min–max
+scaled to [0, 1] per image at the input size (the package's own post-processing).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import numpy as np
@@ -63,7 +66,33 @@ class PromptSimilarity:
         return (output * self.prompt.to(output.device)).sum(-1)
 
 
-def target_layer(model: Strategy, image_size: int) -> tuple[nn.Module, Callable | None]:
+def at_input_size(model: Strategy, image_size: int) -> Strategy:
+    """`model` itself, or for a timm ViT built for another side a copy resized to `image_size`
+    (timm resamples the position embeddings; the strategy's own model is never modified)."""
+    backbone = model.image_encoder.backbone
+    if not hasattr(backbone, "set_input_size") or tuple(backbone.patch_embed.img_size) == (image_size, image_size):
+        return model
+    resized = copy.deepcopy(model)
+    resized.image_encoder.backbone.set_input_size(img_size=(image_size, image_size))
+    return resized
+
+
+def map_grid(model: Strategy, image_size: int, min_grid: int = MIN_GRID) -> tuple[int, int]:
+    """(rows, columns) of the cells of the maps drawn at `image_size`: the target layer's map size,
+    read from one forward pass of a blank image."""
+    layer, reshape = target_layer(model, image_size, min_grid)
+    shapes = []
+    handle = layer.register_forward_hook(lambda _m, _i, out: shapes.append(tuple((reshape or (lambda x: x))(out).shape[-2:])))
+    try:
+        device = next(model.image_encoder.parameters()).device
+        with torch.no_grad():
+            model.image_features(torch.zeros(1, 3, image_size, image_size, device=device))
+    finally:
+        handle.remove()
+    return shapes[0]
+
+
+def target_layer(model: Strategy, image_size: int, min_grid: int = MIN_GRID) -> tuple[nn.Module, Callable | None]:
     """The layer Grad-CAM reads at `image_size` and how its activations become (B, C, H, W)."""
     backbone = model.image_encoder.backbone
     if hasattr(backbone, "blocks"):  # timm VisionTransformer
@@ -75,26 +104,27 @@ def target_layer(model: Strategy, image_size: int) -> tuple[nn.Module, Callable 
 
         return backbone.blocks[-1].norm1, reshape
     stages = [info for info in backbone.feature_info if info["module"].startswith(("layer", "stages"))]
-    usable = [info for info in stages if image_size // info["reduction"] >= MIN_GRID] or stages[:1]
+    usable = [info for info in stages if image_size // info["reduction"] >= min_grid] or stages[:1]
     return backbone.get_submodule(usable[-1]["module"])[-1], None
 
 
-def class_activation_maps(module: nn.Module, model: Strategy, images: torch.Tensor, targets: list) -> np.ndarray:
+def class_activation_maps(module: nn.Module, model: Strategy, images: torch.Tensor, targets: list,
+                          min_grid: int = MIN_GRID) -> np.ndarray:
     """(n, H, W) maps in [0, 1] of `module(images)` for one target per image."""
     from pytorch_grad_cam import GradCAM  # noqa: PLC0415 — heavy (matplotlib, cv2) and only needed when maps are drawn
 
-    layer, reshape = target_layer(model, images.shape[-1])
+    layer, reshape = target_layer(model, images.shape[-1], min_grid)
     with torch.enable_grad(), GradCAM(model=module, target_layers=[layer], reshape_transform=reshape) as cam:
         return cam(input_tensor=images, targets=targets)
 
 
-def text_guided_maps(model: Strategy, images: torch.Tensor, prompt: torch.Tensor) -> np.ndarray:
+def text_guided_maps(model: Strategy, images: torch.Tensor, prompt: torch.Tensor, min_grid: int = MIN_GRID) -> np.ndarray:
     """Maps of every image for one prompt embedding (D,)."""
-    return class_activation_maps(ImageEmbedding(model), model, images, [PromptSimilarity(prompt)] * len(images))
+    return class_activation_maps(ImageEmbedding(model), model, images, [PromptSimilarity(prompt)] * len(images), min_grid)
 
 
-def probe_maps(head: ProbeHead, model: Strategy, images: torch.Tensor, category: int) -> np.ndarray:
+def probe_maps(head: ProbeHead, model: Strategy, images: torch.Tensor, category: int, min_grid: int = MIN_GRID) -> np.ndarray:
     """Maps of every image for one probe logit."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: PLC0415 — see class_activation_maps
 
-    return class_activation_maps(head, model, images, [ClassifierOutputTarget(category)] * len(images))
+    return class_activation_maps(head, model, images, [ClassifierOutputTarget(category)] * len(images), min_grid)

@@ -49,6 +49,26 @@ def nested_fraction_indices(labels: np.ndarray, fraction: float, seed: int) -> n
     return np.unique(np.concatenate(chosen)).astype(np.int64)
 
 
+def nested_count_indices(labels: np.ndarray, subset: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted `count` of the `subset` indices (all of it when `count` is 0 or larger), nested per
+    seed like `nested_fraction_indices`: one random order of the subset per seed; for multi-label
+    (n, C) labels the first member carrying each class present in the subset comes first, then
+    the order fills up to `count` (a `count` below the number of such classes keeps one carrier
+    of each), so the 8-image set ⊂ the 32-image set."""
+    subset = np.asarray(subset, dtype=np.int64)
+    if count <= 0 or count >= len(subset):
+        return np.sort(subset)
+    rng, _ = seed_generator(seed, "count-subset")
+    order = subset[rng.permutation(len(subset))]
+    labels = np.asarray(labels)
+    first = []
+    if labels.ndim == 2:
+        carriers = labels[order].astype(bool)
+        first = order[np.unique(carriers.argmax(axis=0)[carriers.any(axis=0)])].tolist()
+    chosen = list(dict.fromkeys(first + order.tolist()))[: max(count, len(first))]
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
 def seeded_train_val(train_labels: np.ndarray, val_labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seed k's train/validation partition of the pooled train + val images (stratified, split
     sizes kept), as indices into the pooled arrays (train rows first, then val rows). The test

@@ -1,6 +1,7 @@
 """MMSegmentation pieces of the `seg` task (ViLReF §IV-F): a backbone wrapping a vlpbench
-ImageEncoder's four multi-scale maps, a U-Net-style decoder head with skip connections, and
-the mmseg `EncoderDecoder` that joins them. Imports mmseg, so it is imported lazily."""
+ImageEncoder's four multi-scale maps, a U-Net-style decoder head with skip connections or a
+linear head on the concatenated maps, and the mmseg `EncoderDecoder` that joins them. Imports
+mmseg, so it is imported lazily."""
 
 from __future__ import annotations
 
@@ -96,15 +97,41 @@ class UNetDecodeHead(BaseDecodeHead):
         return F.interpolate(self.cls_seg(x), scale_factor=4, mode="bilinear", align_corners=self.align_corners)
 
 
+@MODELS.register_module()
+class LinearDecodeHead(BaseDecodeHead):
+    """A linear head on the multi-scale features (DINOv2's linear segmentation probe, Oquab et al.
+    2023, over all four maps): every map bilinearly resized to the stride-4 map and concatenated,
+    BatchNorm, one 1 × 1 convolution to the classes, logits upsampled ×4 to the input. No hidden
+    layer, so what it segments must already be linearly readable from the encoder's maps."""
+
+    def __init__(self, in_channels: Sequence[int], **kwargs) -> None:
+        super().__init__(
+            in_channels=list(in_channels), channels=sum(in_channels), in_index=list(range(len(in_channels))),
+            input_transform="resize_concat", **kwargs,
+        )
+        self.norm = nn.BatchNorm2d(self.channels)
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = self.norm(self._transform_inputs(inputs))
+        return F.interpolate(self.cls_seg(x), scale_factor=4, mode="bilinear", align_corners=self.align_corners)
+
+
+#: `task.seg.decoder` → the decode head's mmseg type
+DECODERS = {"unet": "UNetDecodeHead", "linear": "LinearDecodeHead"}
+
+
 def build_segmentor(
     encoder: ImageEncoder, input_size: int, window: int = 0, frozen: bool = False,
-    channels: int = 16, lesion_weight: float = 1.0,
+    channels: int = 16, lesion_weight: float = 1.0, decoder: str = "unet",
 ) -> EncoderDecoder:
-    """mmseg EncoderDecoder: `encoder` (used as is — pass a copy) + U-Net head of widths
-    `channels` × 1/2/4 at strides 4/8/16, trained with cross-entropy (lesion pixels weighted by
-    `lesion_weight` against the ~1 % foreground) + Dice on the lesion channel; whole-image
-    inference, or sliding windows of `window` px with stride `window // 2` when 0 < window < input size."""
+    """mmseg EncoderDecoder: `encoder` (used as is — pass a copy) + a decode head: the U-Net head
+    of widths `channels` × 1/2/4 at strides 4/8/16 (`decoder="unet"`) or the linear head on the
+    concatenated maps (`decoder="linear"`, `channels` unused); trained with cross-entropy (lesion
+    pixels weighted by `lesion_weight` against the ~1 % foreground) + Dice on the lesion channel;
+    whole-image inference, or sliding windows of `window` px with stride `window // 2` when
+    0 < window < input size."""
     slide = 0 < window < input_size
+    widths = {"channels": channels} if decoder == "unet" else {}
     test_cfg = dict(mode="slide", crop_size=(window, window), stride=(window // 2, window // 2)) if slide else dict(mode="whole")
     with warnings.catch_warnings():  # mmseg's own heads still call its deprecated build_loss
         warnings.filterwarnings("ignore", message=".*build_loss")
@@ -112,7 +139,7 @@ def build_segmentor(
             type="EncoderDecoder",
             backbone=dict(type="VlpbenchBackbone", encoder=encoder, input_size=window if slide else input_size, frozen=frozen),
             decode_head=dict(
-                type="UNetDecodeHead", in_channels=encoder.multiscale_channels, channels=channels,
+                type=DECODERS[decoder], in_channels=encoder.multiscale_channels, **widths,
                 num_classes=NUM_CLASSES, out_channels=NUM_CLASSES, dropout_ratio=0.0,
                 norm_cfg=dict(type="BN", requires_grad=True), align_corners=False,
                 loss_decode=[

@@ -45,6 +45,8 @@ class Task:
     deterministic: ClassVar[bool] = False
     #: tasks that need the text tower report "n/a" for image-only strategies
     needs_text_tower: ClassVar[bool] = False
+    #: tasks that read a network (gradients, a latent space) report "n/a" for a hand-crafted reference row
+    needs_network: ClassVar[bool] = False
     #: tasks that honour `eval.fractions` (training-set fractions)
     uses_fractions: ClassVar[bool] = False
 
@@ -57,6 +59,15 @@ class Task:
     def image_size(cls, config: RunConfig) -> int:
         """The side its evaluation sets are loaded at (`eval.image_size` unless a task says otherwise)."""
         return config.eval.image_size
+
+    @classmethod
+    def not_applicable(cls, strategy: Strategy | type[Strategy]) -> str | None:
+        """Why this task has no result for `strategy` (its record is "n/a"), or None if it applies."""
+        if cls.needs_text_tower and not strategy.has_text_tower:
+            return "has no text tower"
+        if cls.needs_network and strategy.hand_crafted:
+            return "has no network (hand-crafted features)"
+        return None
 
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.kind not in self.accepts:

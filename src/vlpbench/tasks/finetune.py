@@ -30,7 +30,7 @@ from vlpbench.tasks._features import extract_features
 from vlpbench.tasks._metrics import classification_metrics
 from vlpbench.tasks._sampling import init_linear_head, nested_fraction_indices
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
-from vlpbench.tasks.linear_probe import DEFAULT_DATASETS
+from vlpbench.tasks.linear_probe import DEFAULT_DATASETS, fit_probe
 
 
 class Classifier(nn.Module):
@@ -87,6 +87,8 @@ class Finetune(Task):
         self, model: Strategy, dataset: ClassificationDataset, seed: int, fraction: float, context: TaskContext
     ) -> TaskResult:
         self.check_dataset(dataset)
+        if model.hand_crafted:
+            return self._fixed_features(model, dataset, seed, fraction, context)
         settings, options = self.config.eval, self.options
         encoder = copy.deepcopy(model.image_encoder)
         network = Classifier(encoder, init_linear_head(encoder.feature_dim, len(dataset.class_names), seed))
@@ -129,6 +131,25 @@ class Finetune(Task):
         if np.isnan(best_auc):
             notes.insert(0, "validation macro AUC undefined; trained every epoch without early stopping")
         return TaskResult(metrics=metrics, warnings=notes)
+
+    def _fixed_features(
+        self, model: Strategy, dataset: ClassificationDataset, seed: int, fraction: float, context: TaskContext
+    ) -> TaskResult:
+        """A hand-crafted reference row has no encoder to tune: its fine-tuned classifier is the LP
+        stage alone — a logistic regression on its fixed features of the same training subset,
+        C chosen on the validation split from `head_c_grid` (`linear_probe.fit_probe`)."""
+        size, batch = self.config.eval.image_size, self.config.eval.batch_size
+        features = {name: extract_features(model, dataset.split(name).images, np.arange(len(dataset.split(name).images)),
+                                           size, batch, context.device, None) for name in ("train", "val", "test")}
+        labels = {name: np.asarray(dataset.split(name).labels) for name in ("train", "val", "test")}
+        subset = nested_fraction_indices(labels["train"], fraction, seed)
+        rng, _ = seed_generator(seed, "finetune-probe")
+        probe, notes = fit_probe(features["train"][subset], labels["train"][subset], features["val"], labels["val"],
+                                 dataset.multilabel, dataset.class_names, self.options.head_c_grid, int(rng.integers(2**31 - 1)))
+        metrics, test_notes = classification_metrics(labels["test"], probe.scores(features["test"]), dataset.multilabel,
+                                                     dataset.class_names)
+        return TaskResult(metrics=metrics, warnings=notes + test_notes,
+                          extra={"protocol": f"logistic regression on fixed features (C={probe.c:g}), no encoder"})
 
     def _probe_head(
         self, network: Classifier, dataset: ClassificationDataset, subset: np.ndarray, targets: torch.Tensor,

@@ -52,6 +52,7 @@ class Geometry(Task):
 
     accepts = ("corpus",)
     deterministic = True
+    needs_network = True
     Options = GeometryOptions
 
     def evaluate(self, model: Strategy, dataset: PretrainCorpus, seed: int, fraction: float, context: TaskContext) -> TaskResult:

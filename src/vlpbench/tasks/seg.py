@@ -1,11 +1,21 @@
 """`seg`: per-lesion binary segmentation with MMSegmentation (ViLReF §IV-F, M-FLAG §3.2).
 
 For every lesion type a fresh mmseg `EncoderDecoder` — a copy of the pretrained image encoder
-as backbone (four maps at strides 4/8/16/32) + a U-Net decoder with skip connections — is
-trained for `task.seg.steps` AdamW steps on a nested `fraction` of the training split, encoder
-fine-tuned jointly (ViLReF) or frozen (`task.seg.freeze_encoder`, M-FLAG). Test predictions
-are resized back to each mask's size (mmseg post-processing); DSC and IoU come from pixel
-counts summed over the whole test split.
+as backbone (four maps at strides 4/8/16/32) + a decoder — is trained for `task.seg.steps`
+AdamW steps on a nested `fraction` of the training split. Test predictions are resized back to
+each mask's size (mmseg post-processing); DSC and IoU come from pixel counts summed over the
+whole test split. Protocols, all options of this task (stored in each record's config, and
+named in its `extra.protocol`):
+
+- full fine-tune (the default): U-Net decoder with skip connections, encoder trained jointly (ViLReF);
+- frozen encoder + light decoder: `freeze_encoder=true` (M-FLAG) with `decoder=linear`, a
+  BatchNorm + 1 × 1 convolution on the concatenated multi-scale maps (`_seg_model.LinearDecodeHead`);
+- few-label fine-tune: `train_images=8` or `32`, a nested seeded subset of the training images
+  with every lesion type present (`_sampling.nested_count_indices`).
+
+A hand-crafted reference row (`Strategy.hand_crafted`) has no encoder: each lesion gets a
+per-pixel logistic regression on its `pixel_features`, thresholded on the validation split
+(`_seg_pixels.py`), scored with the same pooled DSC/IoU.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlpbench.core.checks import at_least, image_side, multiple_of, positive
+from vlpbench.core.checks import at_least, image_side, multiple_of, one_of, positive
 from vlpbench.core.config import RunConfig
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_task
@@ -27,8 +37,9 @@ from vlpbench.datasets.base import Dataset, MaskSource, SegmentationSplit
 from vlpbench.encoders.preprocessing import augment, load_batch
 from vlpbench.encoders.towers import ImageEncoder
 from vlpbench.strategies.base import Strategy
-from vlpbench.tasks._sampling import nested_fraction_indices
+from vlpbench.tasks._sampling import nested_count_indices, nested_fraction_indices
 from vlpbench.tasks._seg_metrics import PixelCounts, lesion_metrics
+from vlpbench.tasks._seg_pixels import pixel_classifier_counts
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
 
 if TYPE_CHECKING:
@@ -51,6 +62,8 @@ class SegOptions:
     channels: int = field(default=16, metadata=at_least(1))  # U-Net decoder widths: ×1/×2/×4 at strides 4/8/16
     lesion_weight: float = field(default=30.0, metadata=positive)  # cross-entropy weight of lesion pixels (~1 % of a fundus)
     freeze_encoder: bool = False
+    decoder: str = field(default="unet", metadata=one_of("unet", "linear"))  # linear: BN + 1×1 conv on the concatenated maps
+    train_images: int = field(default=0, metadata=at_least(0))  # few-label protocol: this many training images (0 = the whole fraction)
     window: int = field(default=0, metadata=image_side(multiple_of(4, zero=True)))  # 0 = whole-image inference, else sliding-window crop size
 
 
@@ -81,18 +94,31 @@ class SegmentationTask(Task):
     def evaluate(
         self, model: Strategy, dataset: Dataset, seed: int, fraction: float, context: TaskContext
     ) -> TaskResult:
-        options = self.options
+        options, batch_size = self.options, self.config.eval.batch_size
         train, test = dataset.split("train"), dataset.split("test")
         presence = lesion_presence(train.masks, len(dataset.lesion_names), dataset.name)
-        subset = nested_fraction_indices(presence, fraction, seed)
-        counts = {}
-        for index, lesion in enumerate(dataset.lesion_names):
-            segmentor = train_segmentor(
-                model.image_encoder, train, subset, index, options, seed, f"seg/{lesion}", context.device
-            )
-            counts[lesion] = test_counts(segmentor, test, index, options, self.config.eval.batch_size, context.device)
+        subset = nested_count_indices(presence, nested_fraction_indices(presence, fraction, seed), options.train_images, seed)
+        if model.hand_crafted:
+            counts = pixel_classifier_counts(model, dataset, subset, options.image_size, batch_size, seed, context.device)
+        else:
+            counts = {}
+            for index, lesion in enumerate(dataset.lesion_names):
+                segmentor = train_segmentor(
+                    model.image_encoder, train, subset, index, options, seed, f"seg/{lesion}", context.device
+                )
+                counts[lesion] = test_counts(segmentor, test, index, options, batch_size, context.device)
         metrics, warnings = lesion_metrics(counts, dataset.name)
-        return TaskResult(metrics=metrics, warnings=warnings)
+        extra = {"protocol": protocol(options, model.hand_crafted), "train_images": len(subset)}
+        return TaskResult(metrics=metrics, warnings=warnings, extra=extra)
+
+
+def protocol(options: SegOptions, hand_crafted: bool = False) -> str:
+    """The protocol a record was computed with, in words (its settings are in the record's config)."""
+    if hand_crafted:
+        return "per-pixel logistic regression on fixed features, threshold chosen on val"
+    encoder = "frozen encoder" if options.freeze_encoder else "encoder fine-tuned"
+    labels = f", {options.train_images} training images" if options.train_images else ""
+    return f"{options.decoder} decoder, {encoder}{labels}"
 
 
 def lesion_presence(masks: MaskSource, lesions: int, dataset: str = "") -> np.ndarray:
@@ -126,7 +152,7 @@ def train_segmentor(
     with seeded(derived_seed(generator)):  # mmseg/torch inits draw from the global CPU RNG
         segmentor = build_segmentor(
             copy.deepcopy(encoder).cpu(), size, window, frozen=options.freeze_encoder,
-            channels=options.channels, lesion_weight=options.lesion_weight,
+            channels=options.channels, lesion_weight=options.lesion_weight, decoder=options.decoder,
         ).to(device)
     optimizer = torch.optim.AdamW([p for p in segmentor.parameters() if p.requires_grad], lr=options.lr)
     segmentor.train()
