@@ -108,11 +108,17 @@ def _speed_parser(commands_: Subparsers) -> None:
 
 def _study_parser(commands_: Subparsers) -> None:
     study = commands_.add_parser("study", help="ViLReF studies (label-entropy) and the power study of a grid (power)")
-    study.add_argument("name", choices=["label-entropy", "power"])
+    study.add_argument("name", choices=["label-entropy", "power", "variance"])
     study.add_argument("--out", type=Path, default=Path("leaderboards"))
     study.add_argument("--delta", type=float, default=1.0,
                        help="power: the difference in metric points to detect at 80 %% power (default 1.0)")
-    study.add_argument("--task", type=names, default=None, help="power: the tasks to study (default: every task with records)")
+    study.add_argument("--task", type=names, default=None,
+                       help="power: the tasks to study (default: every task with records); variance: the tasks the pilots "
+                            "are scored on (default linear-probe,finetune,ood-zsc,seg)")
+    study.add_argument("--design", action="append", default=None, metavar="NAME:key=value,…",
+                       help="variance: a candidate design of the profile (repeatable; default: the profile, 600 and 900 "
+                            "pretraining steps)")
+    study.add_argument("--seeds", type=positive_int, default=None, help="variance: pretraining runs per design and strategy")
     study.add_argument("--strategy", type=names, default=None,
                        help="default: the strategies tagged 'contrastive' (" + "see `bench list strategies`)")
     study.add_argument("--mle", type=floats, default=[0.05, 0.075, 0.1, 0.125, 0.15])
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(str(error))
         return 2
     try:
-        if args.command == "study" and args.strategy is None:
+        if args.command == "study" and args.name == "label-entropy" and args.strategy is None:
             args.strategy = STRATEGIES.tagged("contrastive")
         command = importlib.import_module(f"vlpbench.app.commands.{COMMAND_MODULES[args.command]}")
         return command.main(args, make_console())
