@@ -243,3 +243,11 @@ def test_bench_study_power(tmp_path, capsys):
     assert main(["study", "power", "--results", str(tmp_path / "r"), "--task", "linear-prob"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--delta 0.0" in err[0] and "did you mean 'linear-probe'" in err[1]
+
+
+def test_sign_flip_test_holds_alpha_where_it_is_printed():
+    """With ≥ 6 runs the pairwise CSV adds the exact sign-flip p: its false-positive rate at 8 runs."""
+    components = VarianceComponents.from_shares(1.5**2, 1.0, 0.5, runs=8)
+    runs = run_level(simulate_grids(components, np.zeros(2), grids=SIMULATED_GRIDS, seed=14))
+    p = sign_flip_pvalues(runs[:, :, 0] - runs[:, :, 1])
+    assert BAND[0] <= (p < 0.05).mean() <= BAND[1]
