@@ -120,3 +120,11 @@ def test_label_entropy_study_tables_and_figure(config: RunConfig, tmp_path: Path
     assert summary["realised_mle"].iloc[0] < summary["realised_mle"].iloc[1]  # the target reached the corpus
     assert (summary["runs"] == config.eval.seeds).all() and summary["auc_sd"].notna().all()  # error bars over pretraining runs
     assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_speed_of_a_reference_row_is_a_one_line_error(config: RunConfig) -> None:
+    """Reference rows never train (random-init, colour-only): named alone they are an error; `all` leaves them out."""
+    from vlpbench.core.errors import VlpbenchError
+
+    with pytest.raises(VlpbenchError, match="random-init never train"):
+        measure_speed(config, ["random-init"], steps=1, warmup=0)

@@ -147,6 +147,10 @@ def measure_speed(
     names = expand(strategies, STRATEGIES.names())
     for name in names:
         STRATEGIES.entry(name)
+    untrained = [name for name in names if not getattr(STRATEGIES.get(name), "pretrains", True)]
+    if untrained and strategies != ["all"]:
+        raise VlpbenchError(f"bench speed: {', '.join(untrained)} never train (reference rows): no step to time")
+    names = [name for name in names if name not in untrained]  # `all`: the strategies that have a training step
     if not trained_requirements:
         config = dataclasses.replace(config, pretrain=dataclasses.replace(config.pretrain, mlm_steps=0))
     if config.threads:
