@@ -48,6 +48,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=2000)
     args = parser.parse_args()
+    print("# Error rates of the leaderboards' tests (simulated)\n")
+    print("Regenerate: `python scripts/error_rates.py > leaderboards/error-rates.md`. Each row: synthetic grids drawn "
+          "from a variance-components model (report/simulation.py) with no true difference, tested by the functions "
+          "the leaderboards print (report/run_tests.py). The published rows take their components from the cell "
+          "moments of the published tables. Unit of every test: the pretraining run; the old block Wilcoxon counts "
+          "(dataset, seed) blocks as units and is shown for comparison only.\n")
     print(f"Simulated grids: {args.grids} per row; {STRATEGIES} strategies × datasets × 5 runs; α = 0.05.\n")
     print("| components | cross-dataset correlation | paired t over runs | Friedman over runs | Holm FWER (all pairs) | "
           "Holm FWER († of a column) | old block Wilcoxon | printed MDD | simulated 80 %-power Δ |")
