@@ -20,7 +20,6 @@ from vlpbench.core.errors import VlpbenchError
 from vlpbench.report.leaderboard import build_leaderboards
 from vlpbench.report.rank_statistics import (
     block_ranks,
-    cluster_bootstrap_ci,
     equivalence,
     friedman_test,
     mean_ranks,
@@ -28,6 +27,7 @@ from vlpbench.report.rank_statistics import (
     p_matrix,
     paired_difference,
     pairwise_tests,
+    run_mean_ci,
     task_statistics,
     win_rate_matrix,
 )
@@ -100,20 +100,22 @@ def test_ranks_best_first_and_ties_averaged():
     assert mean_ranks(x).sum() == pytest.approx(3 * 4 / 2)  # k(k+1)/2 per block
 
 
-def test_cluster_bootstrap_resamples_whole_runs_deterministically():
+def test_run_mean_ci_is_the_t_interval_over_runs():
     per_run = np.random.default_rng(0).normal(size=(6, 4)) + np.arange(4)  # runs × statistics
-    lo, hi = cluster_bootstrap_ci(per_run)
-    assert [v.tolist() for v in cluster_bootstrap_ci(per_run)] == [lo.tolist(), hi.tolist()]  # fixed seed
-    assert np.all(lo <= per_run.mean(axis=0)) and np.all(per_run.mean(axis=0) <= hi) and np.all(hi > lo)
-    assert [v.tolist() for v in cluster_bootstrap_ci(per_run, seed=1)] != [lo.tolist(), hi.tolist()]
-    constant = cluster_bootstrap_ci(np.ones((5, 2)))  # every run the same: nothing to resample
+    lo, hi = run_mean_ci(per_run)
+    for j in range(4):
+        expected = stats.t.interval(0.95, 5, loc=per_run[:, j].mean(), scale=stats.sem(per_run[:, j]))
+        assert (lo[j], hi[j]) == pytest.approx(expected)
+    clipped = run_mean_ci(np.array([[0.9], [1.0], [1.0]]), bounds=(0.0, 1.0))
+    assert clipped[1][0] == 1.0 and clipped[0][0] < 1.0
+    constant = run_mean_ci(np.ones((5, 2)))  # every run the same: zero width
     assert constant[0].tolist() == constant[1].tolist() == [1.0, 1.0]
-    assert np.isnan(cluster_bootstrap_ci(per_run[:1])[0]).all()
+    assert np.isnan(run_mean_ci(per_run[:1])[0]).all()
 
 
 def test_rank_ci_resamples_runs_not_datasets(tmp_path):
     """Three datasets that always agree within a run carry one run's information, not three: the
-    cluster bootstrap's interval is as wide as that of the run-level ranks."""
+    run-level interval is as wide as that of one dataset's ranks."""
     rng = np.random.default_rng(4)
     for seed in SEEDS:
         luck = rng.normal(size=3)
@@ -241,8 +243,8 @@ def test_leaderboard_footer_and_csvs(tmp_path):
     assert "Holm-adjusted over 3 pair(s)): 3 pair(s) with p < 0.05: clip > mae" in footer
     assert "- exact sign-flip permutation test: not run (with 5 runs its smallest p is 0.0625 ≥ α = 0.05)" in footer
     assert "| strategy | mean rank [95 % CI] | Δ vs clip [95 % CI] | verdict vs clip (±1.00) | win rate vs clip [95 % CI] |" in footer
-    assert "| wsc | 1.25 [1.05, 1.45] | +1.00 [+0.79, +1.21] | better | 0.75 [0.55, 0.95] |" in footer
-    assert "| clip | 1.75 [1.55, 1.95] | baseline | baseline | baseline |" in footer
+    assert "| wsc | 1.25 [1.00, 1.56] | +1.00 [+0.79, +1.21] | better | 0.75 [0.44, 1.00] |" in footer
+    assert "| clip | 1.75 [1.44, 2.06] | baseline | baseline | baseline |" in footer
     per = pd.read_csv(tmp_path / "lb" / "linear-probe-statistics.csv")
     assert per.strategy.tolist() == ["mae", "clip", "wsc"] and set(per.task) == {"linear-probe"}
     assert {"mean_rank", "rank_lo", "rank_hi", "delta", "delta_lo", "delta_hi", "p_tost", "verdict", "win_lo", "win_hi"} <= set(per)
@@ -310,7 +312,7 @@ def test_missing_baseline_is_stated_and_skipped(tmp_path):
     build_leaderboards(tmp_path / "r", tmp_path / "lb", baseline="unicl")
     md = (tmp_path / "lb" / "linear-probe.md").read_text()
     assert "- baseline `unicl` has no AUC in this table: Δ, verdict and win rate against it skipped" in md
-    assert "| wsc | 1.25 [1.05, 1.45] | – | – | – |" in md
+    assert "| wsc | 1.25 [1.00, 1.56] | – | – | – |" in md
 
 
 def test_unknown_baseline_is_an_error_with_close_matches(tmp_path, capsys):
@@ -346,4 +348,4 @@ def test_cli_baseline_margin_and_holm_default(tmp_path):
                  "--baseline", "wsc", "--margin", "20"]) == 0
     md = (tmp_path / "lb" / "linear-probe.md").read_text()
     # inside the ±20 margin but significantly different: one verdict per pair, the difference's
-    assert "verdict vs wsc (±20.00)" in md and "| clip | 1.75 [1.55, 1.95] | -1.00 [-1.21, -0.79] | worse |" in md
+    assert "verdict vs wsc (±20.00)" in md and "| clip | 1.75 [1.44, 2.06] | -1.00 [-1.21, -0.79] | worse |" in md

@@ -10,7 +10,7 @@ finetune and ood-zsc) and M-FLAG Table 4 (mflag-align, mflag-orth, mflag on line
 Each task's footer adds the fitted variance components and the minimum detectable difference
 (`variance_components.py`) and the statistics of `rank_statistics.py`, all with the pretraining run
 as the unit (Friedman over runs, Holm-adjusted pairwise paired t-tests over runs, mean ranks and win
-rates with cluster-bootstrap CIs, Δ and one verdict against a baseline),
+rates with t-intervals over runs, Δ and one verdict against a baseline),
 written also to `<task>-statistics.csv` / `<task>-pairwise.csv` and drawn in
 `figures/cd-<task>` / `figures/winrate-<task>` (PNG + SVG). With `html`, the same numbers also
 go into a static HTML site (`site.py`).

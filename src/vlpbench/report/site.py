@@ -232,7 +232,7 @@ def task_table(page: TaskPage, columns: list[SiteColumn], with_statistics: bool)
     headers = [Th("Strategy", numeric=False, first="asc")]
     headers += [Th(c.label) for c in columns]
     if with_statistics:
-        headers += [Th("Mean rank [95 % CI]", first="asc", title="rank 1 = best; within-(dataset, run) ranks averaged; CI: cluster bootstrap over runs"),
+        headers += [Th("Mean rank [95 % CI]", first="asc", title="rank 1 = best; within-(dataset, run) ranks averaged; CI: t-interval over runs"),
                     Th(f"Δ vs {base} [95 % CI]", title=f"paired by pretraining run, dataset-averaged {metric_name(ts.metric)}"),
                     Th(f"Verdict vs {base} (±{ts.margin:.2f})", numeric=False, first="asc", title="Holm-adjusted paired t-test over runs, else TOST over runs"),
                     Th(f"Win rate vs {base} [95 % CI]")]
