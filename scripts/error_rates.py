@@ -20,8 +20,9 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from test_error_rates import STRATEGIES, published_components  # noqa: E402
-from vlpbench.report.run_tests import holm_adjust, pair_indices  # noqa: E402
+from vlpbench.report.run_tests import pair_indices  # noqa: E402
 from vlpbench.report.simulation import error_rates, simulate_grids, simulated_mdd  # noqa: E402
+from vlpbench.report.statistics import holm_adjust  # noqa: E402
 from vlpbench.report.variance_components import VarianceComponents  # noqa: E402
 
 

@@ -20,13 +20,13 @@ from test_leaderboard import write_record
 from vlpbench.app.cli import main
 from vlpbench.report.run_tests import (
     friedman_runs,
-    holm_adjust,
     pair_indices,
     paired_t_pvalues,
     sign_flip_pvalues,
     smallest_sign_flip_p,
 )
 from vlpbench.report.simulation import SIMULATED_GRIDS, error_rates, run_level, simulate_grids, simulated_mdd
+from vlpbench.report.statistics import holm_adjust
 from vlpbench.report.variance_components import VarianceComponents, fit_components
 
 LEADERBOARDS = Path(__file__).parents[1] / "leaderboards"

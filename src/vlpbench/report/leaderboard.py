@@ -40,6 +40,7 @@ from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
 from vlpbench.report.markdown import (
     descriptive_legend,
     header_lines,
+    headline_caption,
     headline_lines,
     legend_text,
     markdown_table,
@@ -66,7 +67,6 @@ from vlpbench.report.table_model import (
     AVG,
     DESCRIPTIVE_TAG,
     KEY,
-    METRIC_ORDER,
     REFERENCE_TAG,
     ZERO_SHOT_TAG,
     Column,
@@ -76,6 +76,7 @@ from vlpbench.report.table_model import (
     costs,
     metric_names,
     plugin_info,
+    primary_metric,
     strategy_key,
     task_title,
 )
@@ -188,7 +189,7 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             written.append(write_text(out_dir / f"{task}.md", text + "\n"))
             written.append(write_csv(out_dir / f"{task}.csv", _with_task(cells, task)))
             continue
-        metric = next((m for m in METRIC_ORDER if any(m in r for r in t["metrics"])), "auc")
+        metric = primary_metric(t) or "auc"
         tags = {s: plugin_info(STRATEGIES, s).tags for s in strategies}
         planted = planted_rows(strategies, tags)
         strategies = [s for s in strategies if s not in planted]  # the real strategies: ranked, tested
@@ -210,7 +211,7 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             fitted.append(component_row(task, metric, ts.components, len(ts.pairwise)))
         references = external_section(ext, metric_names(t)) if not ext.empty else []
         headline = headline_lines(cells, single_run, metric, ts.per_strategy, baseline, references_rows, ladder_cells, result)
-        text = "\n".join([title, "", _headline_caption(metric, single_run, len(ts.runs), baseline), "", *headline, detect, "",
+        text = "\n".join([title, "", headline_caption(metric, single_run, len(ts.runs), baseline), "", *headline, detect, "",
                           "## Details", "", *header, "", markdown, "", legend, *ladder_lines, *variance, *statistics,
                           *warned, *references])
         written.append(write_text(out_dir / f"{task}.md", text + "\n"))
@@ -253,8 +254,9 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             prompts.download = next((p for p in prompt_paths if p.suffix == ".csv"), None)
         images = sorted(path for pattern in ("tsne-*.png", "gradcam-*.png") for path in (out_dir / "figures").glob(pattern))
         leftover = _place_images(images, pages)
-        pareto = _pareto(pages, costs(records), out_dir)
-        site = Site(header=header_lines(records, run_logs), tasks=pages, costs=costs(records), detect=[f"- {d}" for d in detections],
+        cost = costs(records)
+        pareto = _pareto(pages, cost, out_dir)
+        site = Site(header=header_lines(records, run_logs), tasks=pages, costs=cost, detect=[f"- {d}" for d in detections],
                     order=sorted(set(records["strategy"]), key=strategy_key), baseline=baseline, margin=margin,
                     prompts=prompts, downloads=[p for p in written if p.name == "ablation.csv"],
                     images=leftover, foundation=foundation, pareto=pareto)
@@ -286,16 +288,6 @@ def _pareto(pages: list[TaskPage], cost: pd.DataFrame, out_dir: Path) -> Path | 
         return None
     paths = pareto_scatter(frame, f"Pretraining cost against mean rank over {len(ranks)} task(s)", out_dir / "figures" / "pareto")
     return next(p for p in paths if p.suffix == ".svg")
-
-
-def _headline_caption(metric: str, single_run: bool, runs: int, baseline: str) -> str:
-    """The line above a task's headline table: what its cells and columns are."""
-    cells = ("point estimate [95 % bootstrap CI] of one deterministic run" if single_run
-             else f"mean (SD) over {runs} pretraining runs (seeds)")
-    return (f"{metric_name(metric)} (%) at label fraction 1 per dataset and averaged (Avg): {cells}. **Bold**: best; †: "
-            f"significantly below the best (paired over runs, Holm); ▽: below `random-init`. Δ and verdict against "
-            f"`{baseline}`: paired over runs, Holm over the table's pairs, else TOST; *can't tell* below the MDD. "
-            "Secondary metrics, every fraction, ranks and win rates: under Details.")
 
 
 def _ladder_section(t: pd.DataFrame, planted: list[str], tags: dict[str, tuple[str, ...]], metric: str, expected: int,

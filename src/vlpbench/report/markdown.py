@@ -183,20 +183,19 @@ def headline_lines(cells: pd.DataFrame, single_run: bool, metric: str, per_strat
     rows = list(dict.fromkeys(primary["strategy"]))
     against = {r["strategy"]: r for r in per_strategy.to_dict("records")} if not per_strategy.empty else {}
     real = [s for s in rows if s not in references]
-    blocks = [("", real, against), ("Reference rows", [s for s in rows if s in references], against)]
+    blocks = [("", real, against, baseline), ("Reference rows", [s for s in rows if s in references], against, baseline)]
     if ladder_cells is not None and ladder is not None:
         planted = ladder_cells[(ladder_cells["metric"] == metric) & (ladder_cells["fraction"] == 1.0)]
         primary = pd.concat([primary, planted], ignore_index=True)
         rungs = {s: {"delta": d.mean, "delta_lo": d.lo, "delta_hi": d.hi, "verdict": ladder.verdicts[s]}
                  for s, d in ladder.deltas.items()}
         blocks.append((f"Planted ladder (known order: {' > '.join(ladder.ladder.rows)}; Δ and verdict against "
-                       f"`{ladder.ladder.reference}`, Holm over the ladder)", list(ladder.deltas), rungs))
+                       f"`{ladder.ladder.reference}`, Holm over the ladder)", list(ladder.deltas), rungs, ladder.ladder.reference))
     by_cell = {(r["strategy"], r["dataset"]): r for r in primary.to_dict("records")}
     lines = []
-    for title, names, compared in blocks:
+    for title, names, compared, base in blocks:
         if not names:
             continue
-        base = ladder.ladder.reference if compared is not against and ladder is not None else baseline
         headers = ["Strategy", *datasets, f"Δ vs {base} [95 % CI]", "Verdict", "Pretrain (s)"]
         body = []
         for s in names:
@@ -232,3 +231,13 @@ def task_headline(title: str, task: str, metric: str, ts: TaskStatistics, refere
     else:
         versus = f"no Δ vs `{ts.baseline}`"
     return f"**{title}** (`{task}`): best `{best}`, Avg {metric_name(metric)} {means[best]:.2f}; {versus}. {detect}"
+
+
+def headline_caption(metric: str, single_run: bool, runs: int, baseline: str) -> str:
+    """The line above a task's headline table: what its cells and columns are."""
+    cells = ("point estimate [95 % bootstrap CI] of one deterministic run" if single_run
+             else f"mean (SD) over {runs} pretraining runs (seeds)")
+    return (f"{metric_name(metric)} (%) at label fraction 1 per dataset and averaged (Avg): {cells}. **Bold**: best; †: "
+            f"significantly below the best (paired over runs, Holm); ▽: below `random-init`. Δ and verdict against "
+            f"`{baseline}`: paired over runs, Holm over the table's pairs, else TOST; *can't tell* below the MDD. "
+            "Secondary metrics, every fraction, ranks and win rates: under Details.")

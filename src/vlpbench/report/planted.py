@@ -13,7 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from vlpbench.report.rank_statistics import Difference, equivalence, metric_name, metric_values, paired_difference
-from vlpbench.report.run_tests import ALPHA, holm_adjust, paired_t_pvalues
+from vlpbench.report.run_tests import ALPHA, paired_t_pvalues
+from vlpbench.report.statistics import holm_adjust
 from vlpbench.report.variance_components import VarianceComponents, value_cube
 
 PLANTED_TAG = "planted"
@@ -85,7 +86,7 @@ def ladder_result(records: pd.DataFrame, metric: str, ladder: Ladder, margin: fl
         return None
     runs = cube.mean(axis=1).T  # (runs, rows), the reference first
     means = dict(zip(names, runs.mean(axis=0)))
-    p = holm_adjust(np.array([paired_t_pvalues(runs[:, [0, i]])[0] for i in range(1, len(names))]))
+    p = holm_adjust(paired_t_pvalues(runs)[: len(names) - 1])  # the pairs (reference, rung) come first
     truth = [0.0] + [ladder.levels[ladder.rungs.index(s)] for s in names[1:]]
     tau = stats.kendalltau(-np.asarray(truth), runs.mean(axis=0)).statistic if len(names) >= 2 else np.nan
     present = Ladder(ladder.reference, tuple(names[1:]), tuple(truth[1:]))

@@ -16,15 +16,9 @@ from statsmodels.stats.power import TTestPower
 from vlpbench.report.external import is_external
 from vlpbench.report.rank_statistics import metric_values
 from vlpbench.report.simulation import SIMULATED_GRIDS, simulated_power
+from vlpbench.report.table_model import primary_metric
 from vlpbench.report.variance import downstream_cell_variance
 from vlpbench.report.variance_components import ALPHA, POWER, VarianceComponents, fit_components, value_cube
-
-PRIMARY_METRICS = ("auc", "map", "dsc", "iou")
-
-
-def primary_metric(records: pd.DataFrame) -> str | None:
-    """The first of `PRIMARY_METRICS` that a task's records report (None: a descriptive task)."""
-    return next((m for m in PRIMARY_METRICS if any(m in r for r in records["metrics"])), None)
 
 
 def task_components(records: pd.DataFrame) -> tuple[str, VarianceComponents] | None:

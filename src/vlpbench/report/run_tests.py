@@ -5,8 +5,7 @@ A run-level array has shape (..., runs, strategies): the table's primary metric 
 run k of each strategy, averaged over the table's datasets (a fixed set measured within the run).
 
 - pairwise: two-sided paired t-test over runs for every pair (`scipy.stats.ttest_rel`);
-- multiplicity: Holm's step-down over the pairs of one table (the statsmodels formula,
-  vectorised; `report.statistics.holm` is the one-table version and agrees with it);
+- multiplicity: Holm's step-down over the pairs of one table (`statistics.holm_adjust`);
 - omnibus: Friedman test with runs as blocks (`scipy.stats.friedmanchisquare`, tie-corrected χ²,
   Iman–Davenport F for the p-value);
 - exact sign-flip permutation test of the paired run differences, where 2 / 2^n can reach α.
@@ -20,6 +19,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from vlpbench.report.statistics import paired_ttests
+
 ALPHA = 0.05
 
 
@@ -30,34 +31,11 @@ def pair_indices(strategies: int) -> tuple[np.ndarray, np.ndarray]:
 
 def paired_t_pvalues(runs: np.ndarray) -> np.ndarray:
     """Two-sided paired t-test over runs (axis −2) of every pair of strategies (axis −1):
-    p-values of shape (..., pairs). A pair with every difference zero gets p = 1; fewer than 2
-    runs give NaN."""
+    p-values of shape (..., pairs) (`statistics.paired_ttests`). A pair with every difference
+    zero gets p = 1; fewer than 2 runs give NaN."""
     x = np.asarray(runs, dtype=float)
     first, second = pair_indices(x.shape[-1])
-    a, b = x[..., first], x[..., second]
-    if x.shape[-2] < 2:
-        return np.full(a.shape[:-2] + a.shape[-1:], np.nan)
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # constant non-zero differences: t = ±inf, p = 0
-        p = np.asarray(stats.ttest_rel(a, b, axis=-2).pvalue, dtype=float)
-    return np.where(np.all(a == b, axis=-2), 1.0, p)
-
-
-def holm_adjust(pvalues: np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values along the last axis: with the m p-values sorted ascending,
-    p̃_(i) = max_{j≤i} min(1, (m − j + 1)·p_(j)) (statsmodels `multipletests(method="holm")`).
-    NaN entries stay NaN and do not count towards m."""
-    p = np.asarray(pvalues, dtype=float)
-    finite = np.isfinite(p)
-    m = finite.sum(axis=-1, keepdims=True)
-    order = np.argsort(np.where(finite, p, np.inf), axis=-1, kind="stable")
-    ranked = np.take_along_axis(np.where(finite, p, np.inf), order, axis=-1)
-    factor = m - np.arange(p.shape[-1])
-    with np.errstate(invalid="ignore"):
-        adjusted = np.minimum(1.0, np.maximum.accumulate(np.where(np.isfinite(ranked), ranked * factor, np.nan), axis=-1))
-    out = np.empty_like(adjusted)
-    np.put_along_axis(out, order, adjusted, axis=-1)
-    return np.where(finite, out, np.nan)
+    return paired_ttests(np.swapaxes(x[..., first], -1, -2), np.swapaxes(x[..., second], -1, -2))
 
 
 def friedman_runs(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlpbench.core.data_seeding import data_rng
-from vlpbench.report.run_tests import ALPHA, friedman_runs, holm_adjust, pair_indices, paired_t_pvalues
+from vlpbench.report.run_tests import ALPHA, friedman_runs, pair_indices, paired_t_pvalues
+from vlpbench.report.statistics import holm_adjust
 from vlpbench.report.variance_components import VarianceComponents
 
 SIMULATED_GRIDS = 2000

@@ -32,6 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
+from vlpbench.report.files import write_text
 from vlpbench.report.fonts import CSS_FONT_FAMILY
 from vlpbench.report.rank_statistics import EQUIVALENT, NOT_AVAILABLE, TaskStatistics, metric_name
 from vlpbench.tasks.prompt_texts import PROTOCOLS, TEMPLATES, surface_forms
@@ -406,11 +407,6 @@ def _copy(source: Path, target: Path) -> Path:
     return target
 
 
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return path
-
-
 def write_site(site_dir: Path, site: Site) -> list[Path]:
     """Write the site into `site_dir` (created; files of an earlier site are overwritten, others
     kept); returns the written paths, sorted."""
@@ -447,7 +443,7 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
             metric=metric_name(page.statistics.metric),
             primary=primary.label if primary else "", single_run=page.single_run, references=page.references,
             foundation=FOUNDATION if site.foundation is not None else "")
-        written.append(_write(site_dir / f"{page.task}.html", html))
+        written.append(write_text(site_dir / f"{page.task}.html", html))
     if site.prompts is not None:
         main, per_dataset = prompt_tables(site.prompts, site.order)
         link = data_link(site.prompts.download) if site.prompts.download else ""
@@ -456,14 +452,14 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
             **common, page_name=PROMPTS, title="Prompt sensitivity of zero-shot classification", table=main,
             per_dataset=per_dataset, datasets=", ".join(sorted(site.prompts.long["dataset"].unique())),
             protocols=list(PROTOCOLS), texts=[prompt_texts(lang) for lang in site.prompts.languages], download=link)
-        written.append(_write(site_dir / PROMPTS, html))
+        written.append(write_text(site_dir / PROMPTS, html))
     if site.foundation is not None:
         lines = site.foundation.read_text(encoding="utf-8").splitlines()
         link = data_link(site.foundation)
         downloads.append(("Released foundation models (ViLReF Tables VI–VIII layout)", [link]))
         html = env.get_template("foundation.html.j2").render(
             **common, page_name=FOUNDATION, title=lines[0].lstrip("# "), body=lines[1:], download=link)
-        written.append(_write(site_dir / FOUNDATION, html))
+        written.append(write_text(site_dir / FOUNDATION, html))
     downloads += [("Ablation tables (ViLReF Tables IV–V, M-FLAG Table 4)" if p.stem == "ablation" else p.stem, [data_link(p)]) for p in site.downloads]
     images = [(figure_link(p), p.stem) for p in site.images]
     html = env.get_template("index.html.j2").render(
@@ -471,5 +467,5 @@ def write_site(site_dir: Path, site: Site) -> list[Path]:
         tasks=[(f"{p.task}.html", p.title, p.task) for p in site.tasks], downloads=downloads, images=images,
         has_prompts=site.prompts is not None, detect=site.detect,
         pareto=figure_link(site.pareto) if site.pareto is not None else "")
-    written.append(_write(site_dir / INDEX, html))
+    written.append(write_text(site_dir / INDEX, html))
     return sorted(set(written))

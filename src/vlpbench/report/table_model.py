@@ -67,6 +67,11 @@ def ablation_components(family: str, strategies: list[str]) -> dict[str, list[st
     return {s: [tag[len(prefix):] for tag in plugin_info(STRATEGIES, s).tags if tag.startswith(prefix)] for s in rows}
 
 
+def primary_metric(records: pd.DataFrame) -> str | None:
+    """The first of `METRIC_ORDER` that a task's records report (None: no metric to rank by)."""
+    return next((m for m in METRIC_ORDER if any(m in r for r in records["metrics"])), None)
+
+
 def metric_key(metric: str) -> tuple:
     """auc, map, dsc, iou first; per-lesion metrics (`dsc/hemorrhage`) grouped by lesion, mean last."""
     base, _, sub = metric.partition("/")

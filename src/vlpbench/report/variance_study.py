@@ -14,11 +14,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from vlpbench.report.files import write_csv, write_text
-from vlpbench.report.power import primary_metric
-from vlpbench.report.rank_statistics import metric_name, metric_values
+from vlpbench.report.power import task_components
+from vlpbench.report.rank_statistics import metric_name
 from vlpbench.report.stat_figures import STYLE, pyplot, save_figure, tight_layout
-from vlpbench.report.variance import downstream_cell_variance
-from vlpbench.report.variance_components import fit_components, value_cube
 
 RUNS = (5, 10)
 
@@ -40,24 +38,21 @@ def study_frame(records: pd.DataFrame, designs: list[Design]) -> pd.DataFrame:
     for design in designs:
         grid = records[(records["profile"] + "-" + records["config_hash"]) == design.grid]
         for task, part in sorted(grid.groupby("task"), key=lambda item: item[0]):
-            main, replicates = part[~part["replicate"]], part[part["replicate"]]
-            metric = primary_metric(main)
-            values = metric_values(main, metric) if metric else pd.DataFrame()
-            if values.empty:
-                continue
-            cube, names, _, seeds = value_cube(values, sorted(values["strategy"].unique()))
-            fitted = fit_components(cube, downstream_cell_variance(main, replicates, metric))
+            fitted = task_components(part)
             if fitted is None:
                 continue
-            runs = max(len(seeds), 1) * len(names)
+            metric, components = fitted
+            main = part[~part["replicate"]]
+            runs = components.runs * components.strategies
             pretrain = main.drop_duplicates("checkpoint_hash")["pretrain_wall_time_s"].sum()
             minutes = (pretrain + part["wall_time_s"].sum()) / runs / 60
             rows.append({
                 "design": design.name, "overrides": " ".join(design.overrides) or "(profile)", "task": task, "metric": metric,
-                "strategies": len(names), "runs": len(seeds), "sd_pretraining_shared": np.sqrt(fitted.run),
-                "sd_private": np.sqrt(fitted.cell), "sd_downstream": np.sqrt(fitted.downstream),
-                "correlation": fitted.correlation, **{f"mdd_{n}": fitted.mdd(runs=n) for n in RUNS},
-                "minutes_per_run": minutes, "cpu_hours_5_runs": minutes * 5 * len(names) / 60,
+                "strategies": components.strategies, "runs": components.runs,
+                "sd_pretraining_shared": np.sqrt(components.run), "sd_private": np.sqrt(components.cell),
+                "sd_downstream": np.sqrt(components.downstream), "correlation": components.correlation,
+                **{f"mdd_{n}": components.mdd(runs=n) for n in RUNS},
+                "minutes_per_run": minutes, "cpu_hours_5_runs": minutes * 5 * components.strategies / 60,
             })
     return pd.DataFrame(rows)
 
