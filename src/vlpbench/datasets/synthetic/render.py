@@ -6,6 +6,14 @@ image (img ← img + α·s·(colour − img), s = contrast). The masks of `LESIO
 their own shape alpha > 0.5, so they cover the drawn lesion pixels and nothing else.
 Randomness: anatomy draws from the caller's rng; each category draws from its own generator seeded
 from one number of that rng, so adding or removing a finding never moves the others.
+
+Labels live in structure, not colour statistics: every eye, healthy ones included, carries
+look-alikes (`_decoys`) of the coloured lesions — red vessel fragments and crossings beside
+haemorrhages and microaneurysms, yellow refractile specks beside exudates and drusen, white light
+reflexes beside cotton-wool spots. Each colour has a per-eye budget of painted area, drawn
+independently of the findings; lesions spend it and look-alikes fill the rest, so an eye's red,
+yellow and white area does not say whether it has lesions. Look-alikes are not findings: no mask,
+no report. The optic disc's mean colour does not depend on its cup (`_disc`).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from vlpbench.datasets.synthetic.latent import EyeFindings
 
 LESION_MASKS = ("hemorrhage", "cotton_wool_spot", "hard_exudate")
 FOV_RADIUS = 0.94  # field-of-view radius in normalised units
+SURROUND = 0.015  # grey level (0..1) of the dark surround outside the field of view
 _SPACING_PX = 1.0  # minimum vessel centre-line sample spacing (px)
 _K0 = 16  # coarse vertices per vessel segment (size-independent geometry)
 
@@ -50,14 +59,20 @@ BLOOD, MA_RED = _c(0.42, 0.04, 0.03), _c(0.52, 0.05, 0.05)
 EXUDATE, COTTON, DRUSEN = _c(0.98, 0.88, 0.36), _c(0.95, 0.93, 0.86), _c(0.97, 0.84, 0.44)
 PIGMENT, PALE, SCAR = _c(0.16, 0.08, 0.04), _c(0.93, 0.84, 0.66), _c(0.92, 0.86, 0.68)
 WHITE, GREY = _c(0.97, 0.96, 0.93), _c(0.66, 0.62, 0.58)
+DISC_MEAN, DISC_PALE, CUP_CONTRAST = _c(0.9, 0.66, 0.46), _c(0.96, 0.86, 0.74), _c(0.08, 0.26, 0.26)
+# look-alike budget per colour: median painted area (normalised units²) and log-SD, per eye
+DECOY_BUDGET = {"red": (0.08, 0.6), "yellow": (0.045, 0.6), "white": (0.035, 0.6)}
+_DECOY_SEED = 101  # the look-alikes' generator index (categories use 1..32)
 
 
 @dataclass
 class RenderedEye:
-    """A rendered fundus: image (size, size, 3) uint8 and masks (3, size, size) uint8 (LESION_MASKS)."""
+    """A rendered fundus: image (size, size, 3) uint8, masks (3, size, size) uint8 (LESION_MASKS)
+    and where look-alikes were painted (size, size) bool (no finding: never in a mask)."""
 
     image: np.ndarray
     masks: np.ndarray
+    decoys: np.ndarray
 
 
 @dataclass
@@ -95,7 +110,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def _fov_terms(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """255·fov, the dark surround (+ rounding offset) and the inside mask (uint8) for compositing."""
     fov = _grid(size)[3]
-    return fov * 255, 0.015 * 255 * (1 - fov) + 0.5, (fov > 0.5).astype(np.uint8)
+    return fov * 255, SURROUND * 255 * (1 - fov) + 0.5, (fov > 0.5).astype(np.uint8)
 
 
 @lru_cache(maxsize=64)
@@ -129,15 +144,18 @@ class _Scene:
         self.size, self.scale = size, size / 2
         self.x, self.y, self.r, self.fov = _grid(size)
         # anatomy (from the caller's rng; independent of the findings)
-        a = rng.random(25).tolist()
+        a = rng.random(28).tolist()
         self.base_seed = int(a[24] * 2**53)
+        self.spent = dict.fromkeys(DECOY_BUDGET, 0.0)  # painted lesion area per colour (normalised units²)
+        self.decoys = np.zeros((size, size), bool)
         self._rngs: dict[str, np.random.Generator] = {}
         self.side = 1.0 if a[0] < 0.5 else -1.0  # +1: right eye, disc on the image's right
         self.disc = np.array([self.side * (0.40 + 0.06 * a[1]), -0.04 + 0.08 * a[2]], np.float32)
-        self.disc_r = 0.14 + 0.03 * a[3]
+        self.disc_r = 0.17 + 0.03 * a[3]
         self.macula = self.disc + np.array([-self.side * (0.66 + 0.06 * a[4]), 0.05 + 0.04 * a[5]], np.float32)
         self.pigment = a[6]
-        self.light = np.array([a[7] - 0.5, a[8] - 0.5], np.float32) * 0.16
+        self.light = np.array([a[7] - 0.5, a[8] - 0.5], np.float32) * 0.6
+        self.falloff, self.glow = 0.25 + 0.4 * a[25], (a[26] - 0.5, a[27] - 0.5)
         self.tex = np.array(a[12:24], np.float32).reshape(3, 4) * np.float32(2 * np.pi)
         self.vessels = _place_tree(_tree(size, int(a[9] * N_TREES)), self, (a[10] - 0.5) * 0.25, 0.93 + 0.12 * a[11])
         self.dd = self.dist(self.disc)
@@ -173,9 +191,13 @@ class _Scene:
         d = self.macula - self.disc
         return float(np.arctan2(d[1], d[0]))
 
-    def paint(self, alpha: np.ndarray, colour: np.ndarray, strength: float = 1.0, box=None) -> None:
+    def paint(self, alpha: np.ndarray, colour: np.ndarray, strength: float = 1.0, box=None,
+              family: str | None = None) -> None:
         """img ← img + α·strength·(colour − img) over the alpha's bounding box (or the given box,
-        alpha then being that box's size)."""
+        alpha then being that box's size); a lesion `family` ("red", "yellow", "white") spends
+        α·strength of that colour's look-alike budget."""
+        if family is not None:
+            self.spent[family] += float(alpha.sum()) * strength / self.scale**2
         if box is None:
             rows = np.flatnonzero(alpha.max(1))
             if rows.size == 0:
@@ -381,12 +403,15 @@ def _densify(gens, scale: float) -> _Vessels:
 
 # ----------------------------------------------------------------------------- anatomy painters
 def _background(sc: _Scene) -> None:
-    """Orange-red fundus: pigmentation, radial/directional illumination, low-frequency texture."""
+    """Orange-red fundus: pigmentation, uneven illumination (radial fall-off, a directional
+    gradient and an off-centre glow, all drawn per eye), low-frequency texture."""
     p = sc.pigment
     base = _c(0.84, 0.42, 0.18) * (1 - p) + _c(0.64, 0.27, 0.11) * p
     if sc.has("pathologic_myopia") or sc.has("tessellation"):
         base = base * _c(1.02, 1.06, 1.1)
-    shade = 1.0 - 0.42 * sc.r * sc.r + sc.light[0] * sc.x + sc.light[1] * sc.y
+    gx, gy = sc.glow
+    glow = 0.25 * np.exp(-((sc.x - gx) ** 2 + (sc.y - gy) ** 2) / 0.18)  # uneven illumination
+    shade = 1.0 - sc.falloff * sc.r * sc.r + sc.light[0] * sc.x + sc.light[1] * sc.y + glow
     t = sc.tex
     cx = np.cos(np.outer(t[:, 0], sc.x[0]) * 0.9 + t[:, 1:2])
     cy = np.cos(np.outer(t[:, 2], sc.y[:, 0]) * 0.9 + t[:, 3:4])
@@ -407,12 +432,16 @@ def _disc(sc: _Scene) -> None:
     """Optic disc and cup; cup vertical diameter / disc vertical diameter = cup_disc_ratio."""
     rd, f = sc.disc_r, sc.f
     rx = rd * (0.68 if sc.has("pathologic_myopia") else 0.9)
-    edge, cdr, rim, cupc = 1.2, float(np.clip(f.cup_disc_ratio, 0.05, 0.95)), _c(0.95, 0.64, 0.42), _c(1.0, 0.9, 0.72)
+    edge, cdr = 1.2, float(np.clip(f.cup_disc_ratio, 0.05, 0.95))
     cup_rx, cup_edge = cdr * rx, 1.0 + 0.12 * cdr * rd * sc.scale
     if sc.has("glaucoma"):
-        cupc, cup_rx, cup_edge = _c(1.0, 0.95, 0.86), min(cdr * rx * 1.12, rx * 0.97), 0.8
-    if sc.has("optic_disc_pallor"):
-        rim, cupc = _c(0.98, 0.88, 0.78), _c(1.0, 0.97, 0.92)
+        cup_rx, cup_edge = min(cdr * rx * 1.12, rx * 0.97), 0.8
+    # the disc's mean colour is DISC_MEAN whatever the cup: rim = mean − cup share × (cup − rim),
+    # the share counting the vessels that fade into a larger cup (0.2·C/D)
+    share = cup_rx * cdr / rx + 0.2 * cdr
+    mean = DISC_PALE if sc.has("optic_disc_pallor") else DISC_MEAN
+    rim = mean - share * CUP_CONTRAST
+    cupc = rim + CUP_CONTRAST
     halo = 0.0
     if sc.has("optic_disc_edema"):
         k = 0.35 + 0.65 * sc.sev
@@ -621,11 +650,11 @@ def _amd(sc: _Scene, rng) -> None:
 
 def _drusen(sc: _Scene, rng) -> None:
     """Yellow round soft-edged dots clustered at the macula."""
-    n = 8 + int(rng.poisson(8 + 30 * sc.sev))
+    n = 4 + int(rng.poisson(3 + 10 * sc.sev))
     cx, cy = sc.scatter(rng, n, sc.macula, 0.09 + 0.05 * sc.sev)
-    a = np.maximum(rng.uniform(0.008, 0.022, n) * (0.7 + 0.6 * sc.sev), sc.px(0.7))
+    a = np.maximum(rng.uniform(0.016, 0.036, n) * (0.7 + 0.6 * sc.sev), sc.px(0.7))
     alpha = sc.splat(cx, cy, a, edge=1.6)
-    sc.paint(alpha, DRUSEN, 0.55 + 0.4 * sc.sev)
+    sc.paint(alpha, DRUSEN, 0.55 + 0.4 * sc.sev, family="yellow")
 
 
 def _macular_edema(sc: _Scene, rng) -> None:
@@ -724,8 +753,8 @@ def _flame_angle(sc: _Scene, x, y):
 def _hemorrhage(sc: _Scene, rng) -> np.ndarray:
     """Dark red blots, dots and flames (along the nerve fibres); along the occluded veins with rvo,
     at the posterior pole with dr. Returns the shape alpha (the mask is alpha > 0.5)."""
-    n = (2 if sc.has("rvo") else 1) * (2 + int(rng.poisson(1 + 12 * sc.sev)))
-    size = 0.6 + 0.6 * sc.sev
+    n = (2 if sc.has("rvo") else 1) * (1 + int(rng.poisson(0.5 + 4 * sc.sev)))
+    size = 0.8 + 0.4 * sc.sev
     if sc.has("rvo"):  # flames along the veins of the occluded sector
         x, y, w = sc.vessel_xy
         v = sc.vessels
@@ -733,7 +762,7 @@ def _hemorrhage(sc: _Scene, rng) -> np.ndarray:
         i = rng.choice(cand, n) if len(cand) else rng.integers(len(x), size=n)
         off = rng.normal(0, 0.03, n) + np.sign(rng.normal(size=n)) * w[i]
         cx, cy = x[i] - off * np.sin(v.th[i]), y[i] + off * np.cos(v.th[i])
-        a = rng.uniform(0.03, 0.06, n) * size
+        a = rng.uniform(0.07, 0.12, n) * size
         b, th = a * rng.uniform(0.25, 0.45, n), v.th[i]
     else:
         if sc.has("dr"):
@@ -741,24 +770,24 @@ def _hemorrhage(sc: _Scene, rng) -> np.ndarray:
         else:
             cx, cy = sc.uniform(rng, n, 0.1, 0.82)
         flame = rng.random(n) < 0.3
-        a = rng.uniform(0.018, 0.055, n) * size
+        a = rng.uniform(0.045, 0.085, n) * size
         a = np.where(flame, a * 1.7, a)
         b = np.where(flame, a * rng.uniform(0.25, 0.45, n), a * rng.uniform(0.7, 1.0, n))
         th = np.where(flame, _flame_angle(sc, cx, cy), rng.uniform(0, np.pi, n))
     b = np.maximum(b, sc.px(0.75))
     a = np.maximum(a, b)
     alpha = sc.splat(cx, cy, a, b, th, edge=1.0)
-    sc.paint(alpha, BLOOD, 0.55 + 0.4 * sc.sev)
+    sc.paint(alpha, BLOOD, 0.55 + 0.4 * sc.sev, family="red")
     return alpha
 
 
 def _microaneurysm(sc: _Scene, rng) -> None:
     """Tiny red dots at the posterior pole."""
-    n = 4 + int(rng.poisson(2 + 20 * sc.sev))
+    n = 3 + int(rng.poisson(1 + 10 * sc.sev))
     cx, cy = sc.scatter(rng, n, (sc.disc + 2 * sc.macula) / 3, 0.28)
-    a = np.maximum(rng.uniform(0.004, 0.008, n), sc.px(0.6))
+    a = np.maximum(rng.uniform(0.008, 0.014, n), sc.px(0.6))
     alpha = sc.splat(cx, cy, a, edge=0.8)
-    sc.paint(alpha, MA_RED, 0.6 + 0.4 * sc.sev)
+    sc.paint(alpha, MA_RED, 0.6 + 0.4 * sc.sev, family="red")
 
 
 def _hard_exudate(sc: _Scene, rng) -> np.ndarray:
@@ -766,20 +795,20 @@ def _hard_exudate(sc: _Scene, rng) -> np.ndarray:
     nc = 1 + int(rng.poisson(0.5 + 2.5 * sc.sev))
     ccx, ccy = sc.scatter(rng, nc, sc.macula, 0.16)
     per = 3 + int(rng.poisson(2 + 8 * sc.sev))
-    ring = rng.uniform(0.02, 0.07, (nc, 1))
+    ring = rng.uniform(0.05, 0.12, (nc, 1))
     ang = rng.uniform(0, 2 * np.pi, (nc, 1)) + rng.uniform(0, 4.5, (nc, per))
     rr = ring * rng.uniform(0.6, 1.2, (nc, per))
     cx = (ccx[:, None] + rr * np.cos(ang)).ravel()
     cy = (ccy[:, None] + rr * np.sin(ang)).ravel()
-    a = np.maximum(rng.uniform(0.004, 0.011, cx.size) * (0.7 + 0.6 * sc.sev), sc.px(0.75))
+    a = np.maximum(rng.uniform(0.011, 0.02, cx.size) * (0.7 + 0.6 * sc.sev), sc.px(0.75))
     alpha = sc.splat(cx, cy, a, a * rng.uniform(0.7, 1.0, cx.size), rng.uniform(0, np.pi, cx.size), edge=0.8)
-    sc.paint(alpha, EXUDATE, 0.75 + 0.25 * sc.sev)
+    sc.paint(alpha, EXUDATE, 0.75 + 0.25 * sc.sev, family="yellow")
     return alpha
 
 
 def _cotton_wool(sc: _Scene, rng) -> np.ndarray:
     """Fluffy white patches near the disc along the arcades: each a cluster of soft lobes."""
-    n = 1 + int(rng.poisson(0.5 + 4 * sc.sev))
+    n = 1 + int(rng.poisson(0.3 + 2 * sc.sev))
     v = sc.vessels
     dd = _norm(v.x - sc.disc[0], v.y - sc.disc[1])
     cand = np.flatnonzero((v.gen <= 1) & (v.root % len(_TRUNKS) < 2) & (dd < 0.65) & (dd > 1.4 * sc.disc_r)
@@ -789,12 +818,86 @@ def _cotton_wool(sc: _Scene, rng) -> np.ndarray:
     cx, cy = v.x[i] - off * np.sin(v.th[i]), v.y[i] + off * np.cos(v.th[i])
     lobes = 3
     size = 0.6 + 0.6 * sc.sev
-    px = np.repeat(cx, lobes) + rng.normal(0, 0.012, n * lobes) * size
-    py = np.repeat(cy, lobes) + rng.normal(0, 0.012, n * lobes) * size
-    a = np.maximum(rng.uniform(0.015, 0.03, n * lobes) * size, sc.px(0.9))
+    px = np.repeat(cx, lobes) + rng.normal(0, 0.025, n * lobes) * size
+    py = np.repeat(cy, lobes) + rng.normal(0, 0.025, n * lobes) * size
+    a = np.maximum(rng.uniform(0.03, 0.05, n * lobes) * size, sc.px(0.9))
     alpha = sc.splat(px, py, a, a * rng.uniform(0.6, 1.0, n * lobes), np.repeat(v.th[i], lobes), edge=2.0)
-    sc.paint(alpha, COTTON, 0.6 + 0.35 * sc.sev)
+    sc.paint(alpha, COTTON, 0.6 + 0.35 * sc.sev, family="white")
     return alpha
+
+
+# ----------------------------------------------------------------------------- look-alikes (every eye)
+def _decoys(sc: _Scene) -> None:
+    """Look-alikes of the coloured lesions, in every eye: each colour's budget (drawn per eye,
+    whatever the findings) less the area its lesions painted."""
+    rng = data_rng([sc.base_seed, _DECOY_SEED])
+    u = rng.normal(0, 1, len(DECOY_BUDGET))
+    x, y, _ = sc.vessel_xy
+    inside = np.flatnonzero((_norm(x, y) < 0.85) & (_norm(x - sc.disc[0], y - sc.disc[1]) > 2.2 * sc.disc_r))
+    for (family, (median, spread)), z in zip(DECOY_BUDGET.items(), u):
+        shapes, edge, colour, strength = _DECOY_PAINTERS[family](sc, rng, inside)
+        left = median * float(np.exp(spread * z)) - sc.spent[family]
+        cx, cy, a, b, th = shapes
+        keep = np.cumsum(np.pi * a * b * strength) <= left  # the first look-alikes that fit the budget
+        if keep.any():
+            alpha = sc.splat(cx[keep], cy[keep], a[keep], b[keep], th[keep], edge=edge)
+            sc.paint(alpha, colour, strength, box=(slice(None), slice(None)))
+            sc.decoys |= alpha > 0.02
+
+
+def _beside(sc: _Scene, rng, inside: np.ndarray, n: int, gap: tuple[float, float]):
+    """n points beside vessel samples (perpendicular offset `gap` plus the vessel's half-width,
+    either side) and the vessel's direction there."""
+    x, y, w = sc.vessel_xy
+    i = rng.choice(inside, n)
+    off = (rng.uniform(*gap, n) + w[i] / 2) * np.where(rng.random(n) < 0.5, -1, 1)
+    th = sc.vessels.th[i]
+    return x[i] - off * np.sin(th), y[i] + off * np.cos(th), th
+
+
+_DECOY_COUNT = 160  # candidates drawn per colour (a fixed number: the rng use is the same for every eye)
+
+
+def _vessel_fragments(sc: _Scene, rng, inside: np.ndarray):
+    """Red look-alikes of haemorrhages: short vessel segments beside the tree and dark crossing
+    spots on it — elongated along the vessels, where haemorrhages are blots and flames."""
+    n = _DECOY_COUNT
+    crossing = rng.random(n) < 0.3
+    cx, cy, th = _beside(sc, rng, inside, n, (0.01, 0.04))
+    x, y, _ = sc.vessel_xy
+    on = rng.choice(inside, n)
+    cx, cy = np.where(crossing, x[on], cx), np.where(crossing, y[on], cy)
+    width = np.maximum(rng.uniform(0.012, 0.02, n), sc.px(0.6))
+    a = np.where(crossing, width * 1.8, rng.uniform(0.06, 0.12, n))
+    b = np.where(crossing, width * 1.5, width)
+    return (cx, cy, a, b, th + rng.normal(0, 0.25, n)), 1.0, BLOOD, 0.75
+
+
+def _refractile_specks(sc: _Scene, rng, inside: np.ndarray):
+    """Yellow look-alikes of exudates and drusen: solitary refractile specks (Gunn dots) beside the
+    vessels and scattered over the posterior pole — soft, elongated, never in rings or clusters."""
+    n = _DECOY_COUNT
+    cx, cy, th = _beside(sc, rng, inside, n, (0.005, 0.03))
+    px, py = sc.scatter(rng, n, sc.macula * 0.6 + sc.disc * 0.4, 0.3)
+    pole = rng.random(n) < 0.5
+    a = np.maximum(rng.uniform(0.014, 0.03, n), sc.px(0.8))
+    b = np.maximum(a * rng.uniform(0.35, 0.9, n), sc.px(0.6))
+    shapes = np.where(pole, px, cx), np.where(pole, py, cy), a, b, np.where(pole, rng.uniform(0, np.pi, n), th)
+    return shapes, 1.0, EXUDATE, 0.85
+
+
+def _light_reflexes(sc: _Scene, rng, inside: np.ndarray):
+    """White look-alikes of cotton-wool spots: long thin sheen streaks along the large vessels
+    (the young retina's reflex) — where cotton-wool spots are compact fluffy lobes."""
+    big = inside[sc.vessels.gen[inside] <= 1]
+    n = _DECOY_COUNT
+    cx, cy, th = _beside(sc, rng, big if len(big) else inside, n, (0.005, 0.02))
+    a = rng.uniform(0.08, 0.14, n)
+    b = np.maximum(rng.uniform(0.01, 0.018, n), sc.px(0.6))
+    return (cx, cy, a, b, th), 1.8, COTTON, 0.8
+
+
+_DECOY_PAINTERS = {"red": _vessel_fragments, "yellow": _refractile_specks, "white": _light_reflexes}
 
 
 # ----------------------------------------------------------------------------- media / elevation
@@ -828,7 +931,7 @@ def _cataract(sc: _Scene, rng) -> None:
     sigma = (0.004 + 0.014 * sc.sev) * sc.size
 
     sc.img = gaussian_filter(sc.img, (0, sigma, sigma), truncate=2.5)
-    h = 0.22 + 0.38 * sc.sev
+    h = 0.12 + 0.25 * sc.sev
     mean = (sc.img * sc.fov).sum((1, 2), keepdims=True) / sc.fov.sum()
     sc.img += h * (0.5 * mean + 0.5 * _c(0.7, 0.55, 0.42) - sc.img)
 
@@ -1035,9 +1138,11 @@ def render_eye(findings: EyeFindings, rng: np.random.Generator, size: int) -> Re
     for key, painter in _MASKED:
         if sc.has(key):
             masks[LESION_MASKS.index(key)] = painter(sc, sc.rng(key)) > 0.5
+    _decoys(sc)
     run(_MEDIA)
     fov255, dark, inside = _fov_terms(size)
     img = sc.img * fov255
     img += dark
     masks &= inside
-    return RenderedEye(np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8).transpose(1, 2, 0)), masks)
+    return RenderedEye(np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8).transpose(1, 2, 0)), masks,
+                       sc.decoys & inside.astype(bool))

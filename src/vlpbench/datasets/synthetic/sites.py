@@ -2,6 +2,11 @@
 
 The corpus is drawn from the training sites; evaluation sets use unseen (out-of-distribution)
 sites: one with a strong colour cast and gamma, one with blur, noise and vignetting.
+
+Colour is a nuisance, not a label: every camera first auto-exposes and white-balances (the
+field of view's per-channel mean and SD are set to a reference, whatever the findings), then each
+image gets its own white balance, exposure, contrast and gamma, drawn from one distribution for
+every eye, so global colour says which camera and patient took the picture, not what it shows.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from vlpbench.core.errors import VlpbenchError
+from vlpbench.datasets.synthetic.render import FOV_RADIUS, SURROUND
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,9 @@ class Site:
     blur: Gaussian sigma as a fraction of the image side; vignetting: relative darkening at the
     field-of-view edge; noise: noise std in grey levels (uniform noise); fov_scale: zoom about the centre
     (> 1 crops the field of view, < 1 shrinks it), applied identically to image and masks;
-    jitter: per-image relative spread of gains and gamma.
+    jitter: per-image relative spread of the channel gains (white balance); exposure: per-image
+    log-SD of brightness; contrast: per-image log-SD of contrast; gamma_jitter: per-image
+    relative spread of gamma.
     """
 
     name: str
@@ -33,7 +41,10 @@ class Site:
     vignetting: float = 0.0
     noise: float = 0.0
     fov_scale: float = 1.0
-    jitter: float = 0.03
+    jitter: float = 0.1
+    exposure: float = 0.22
+    contrast: float = 0.3
+    gamma_jitter: float = 0.15
 
 
 SITES: dict[str, Site] = {
@@ -50,6 +61,10 @@ SITES: dict[str, Site] = {
 TRAIN_SITES = ("site-a", "site-b", "site-c")
 _CHANNEL_OFFSET = np.array([0, 256, 512], np.uint16).reshape(3, 1, 1)
 OOD_SITES = ("site-ood-1", "site-ood-2")
+# what auto-exposure sets every field of view to: per-channel mean and SD (0..1), a typical fundus
+REFERENCE_MEAN = np.array([0.62, 0.27, 0.11])
+REFERENCE_SD = np.array([0.11, 0.075, 0.04])
+MAX_STRETCH = 2.0  # auto-contrast stretches a flat (hazy) image at most this much
 
 
 def get_site(name: str) -> Site:
@@ -83,19 +98,40 @@ def _vignette_falloff(size: int) -> np.ndarray:
     return np.minimum((c[:, None] ** 2 + c[None, :] ** 2) / 0.94**2, 1).astype(np.float32)
 
 
+@lru_cache(maxsize=8)
+def _fov_alpha(size: int) -> np.ndarray:
+    """The renderer's field-of-view alpha: 1 inside, anti-aliased over one pixel at the edge."""
+    c = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
+    r = np.sqrt(c[:, None] ** 2 + c[None, :] ** 2)
+    return np.clip((FOV_RADIUS - r) * (size / 2) + 0.5, 0, 1).astype(np.float32)
+
+
+def _fov_moments(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and SD (0..1) of the field of view."""
+    inside = image[_fov_alpha(image.shape[0]) > 0.5].astype(np.float64) / 255
+    return inside.mean(0), np.maximum(inside.std(0), 1e-3)
+
+
 def apply_site(image: np.ndarray, masks: np.ndarray | None, site: Site,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
     """Image (H, W, 3) uint8 and optional masks (L, H, W) → the same as seen through `site`.
 
-    Order: colour gains and gamma (a per-channel lookup table on the uint8 input), field-of-view
-    zoom (image bilinear, masks nearest), blur, vignetting, noise (uniform, std = site.noise).
+    Order: auto-exposure, this image's white balance, exposure, contrast, then the site's colour
+    gains and gamma (one per-channel lookup table on the uint8 input), field-of-view zoom (image
+    bilinear, masks nearest), blur, vignetting, noise (uniform, std = site.noise).
     """
     size = image.shape[0]
-    j = rng.normal(0, site.jitter, 4) if site.jitter else np.zeros(4)
+    j = rng.normal(0, 1, 6)
     levels = np.arange(256, dtype=np.float64)[None, :] / 255
-    gains = np.asarray(site.gains)[:, None] * (1 + j[:3, None])
-    lut = (np.clip(levels * gains, 0, 1) ** (site.gamma * (1 + j[3]))).astype(np.float32).reshape(-1)
-    img = np.take(lut, image.transpose(2, 0, 1) + _CHANNEL_OFFSET)
+    mean, sd = _fov_moments(image)
+    contrast = np.clip(REFERENCE_SD / sd, 0.5, MAX_STRETCH) * np.exp(site.contrast * j[4])
+    exposed = (levels - mean[:, None]) * contrast[:, None] + REFERENCE_MEAN[:, None]
+    exposed *= np.exp(site.exposure * j[3]) * (1 + site.jitter * j[:3, None])
+    gains = np.asarray(site.gains)[:, None]
+    gamma = site.gamma * np.exp(site.gamma_jitter * j[5])
+    lut = (np.clip(exposed * gains, 0, 1) ** gamma).astype(np.float32).reshape(-1)
+    fov = _fov_alpha(size)
+    img = np.take(lut, image.transpose(2, 0, 1) + _CHANNEL_OFFSET) * fov + np.float32(SURROUND) * (1 - fov)
     if site.fov_scale != 1.0:
         img = _zoom(img, site.fov_scale, 1)
         if masks is not None:
