@@ -41,10 +41,10 @@ class Site:
     vignetting: float = 0.0
     noise: float = 0.0
     fov_scale: float = 1.0
-    jitter: float = 0.1
-    exposure: float = 0.22
-    contrast: float = 0.3
-    gamma_jitter: float = 0.15
+    jitter: float = 0.08
+    exposure: float = 0.18
+    contrast: float = 0.2
+    gamma_jitter: float = 0.1
 
 
 SITES: dict[str, Site] = {
