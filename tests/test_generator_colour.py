@@ -11,8 +11,8 @@ from vlpbench.datasets.base import DatasetOptions
 from vlpbench.datasets.synthetic.sets import SETS, build_classification_set, build_segmentation_set
 
 CLASSIFICATION = ("syn-fives", "syn-messidor", "syn-odir", "syn-refuge", "syn-rfmid")
-MAX_AVG_AUC = 65.0  # issue 24's target for the colour-only row (83.7 on the old renderer)
-MAX_PIXEL_DSC = 25.0  # mean over lesions of the per-pixel 3 × 3 RGB probe (≈ 38 on the old renderer)
+MAX_AVG_AUC = 65.0  # issue 24's target for the colour-only row (76.4 on the old renderer at this size)
+MAX_PIXEL_DSC = 25.0  # syn-idrid, mean over lesions of the per-pixel 3 × 3 RGB probe (42.4 on the old renderer)
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,7 @@ def options() -> DatasetOptions:
     return DatasetOptions(image_size=32, size_scale=0.25, seed=0)
 
 
+@pytest.mark.filterwarnings("ignore:Label not .* is present in all training examples")
 def test_colour_statistics_do_not_predict_the_classification_labels(options):
     aucs = {}
     for name in CLASSIFICATION:
@@ -31,7 +32,7 @@ def test_colour_statistics_do_not_predict_the_classification_labels(options):
 
 
 def test_pixel_colour_does_not_segment_the_lesions():
-    data = build_segmentation_set("syn-idrid", 21, DatasetOptions(image_size=32, size_scale=0.5, seed=0))
+    data = build_segmentation_set("syn-idrid", 21, DatasetOptions(image_size=32, seed=0))
     splits = [(data.splits[s].images, data.splits[s].masks) for s in ("train", "val", "test")]
     dsc = pixel_probe_dsc(*splits)
     assert np.mean(dsc) <= MAX_PIXEL_DSC, dsc
