@@ -875,7 +875,7 @@ def _vessel_fragments(sc: _Scene, rng, inside: np.ndarray):
 
 def _refractile_specks(sc: _Scene, rng, inside: np.ndarray):
     """Yellow look-alikes of exudates and drusen: solitary refractile specks (Gunn dots) beside the
-    vessels and scattered over the posterior pole — soft, elongated, never in rings or clusters."""
+    vessels and scattered over the posterior pole — oval, solitary, never in rings or clusters."""
     n = _DECOY_COUNT
     cx, cy, th = _beside(sc, rng, inside, n, (0.005, 0.03))
     px, py = sc.scatter(rng, n, sc.macula * 0.6 + sc.disc * 0.4, 0.3)

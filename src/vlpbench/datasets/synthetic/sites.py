@@ -4,9 +4,10 @@ The corpus is drawn from the training sites; evaluation sets use unseen (out-of-
 sites: one with a strong colour cast and gamma, one with blur, noise and vignetting.
 
 Colour is a nuisance, not a label: every camera first auto-exposes and white-balances (the
-field of view's per-channel mean and SD are set to a reference, whatever the findings), then each
-image gets its own white balance, exposure, contrast and gamma, drawn from one distribution for
-every eye, so global colour says which camera and patient took the picture, not what it shows.
+field of view's per-channel mean and SD are set to a reference, whatever the findings; a hazy
+image is stretched at most MAX_STRETCH times), then each image gets its own white balance,
+exposure, contrast and gamma, drawn from one distribution for every eye, so global colour says
+which camera and patient took the picture, not what it shows.
 """
 
 from __future__ import annotations
