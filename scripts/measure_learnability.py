@@ -1,8 +1,10 @@
-"""Are a synthetic set's labels learnable from its pixels? A four-layer CNN trained with labels on
-the set's training split (flip augmentation, best epoch on val), macro AUC on test: the yardstick
-beside the colour-only probe (scripts/measure_colour_only.py) when no pretrained encoder learns.
+"""Are a synthetic set's labels learnable from its pixels? A four-layer CNN, or the quick profile's
+ViT (d=64, depth 2, patch 4) with a chosen pooling, trained with labels on the set's training split
+(flip augmentation, best epoch on val), macro AUC on test: the yardstick beside the colour-only
+probe (scripts/measure_colour_only.py), and the check of which pooling lets the ViT see findings.
 
     PYTHONPATH=src python scripts/measure_learnability.py --set syn-fives --side 32
+    PYTHONPATH=src python scripts/measure_learnability.py --set syn-fives --tower vit --pool max
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+import timm
 import torch
 from torch import nn
 
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tower", default="cnn", choices=["cnn", "vit"])
+    parser.add_argument("--pool", default="max", choices=["token", "avg", "max"], help="the ViT's pooling")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -42,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
               for s in ("train", "val", "test")}
     labels = {s: data.splits[s].labels for s in images}
     classes = len(data.class_names)
-    net = _cnn(classes)
+    net = _cnn(classes) if args.tower == "cnn" else timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, num_classes=classes, img_size=args.side, patch_size=4,
+        embed_dim=64, depth=2, num_heads=2, global_pool=args.pool)
     optimiser = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-3)
     target = torch.tensor(labels["train"]).float() if data.multilabel else torch.tensor(labels["train"]).long()
     loss_fn = nn.BCEWithLogitsLoss() if data.multilabel else nn.CrossEntropyLoss()
@@ -68,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         val = auc("val")
         if val > best_val:
             best_val, test = val, auc("test")
-    print(f"{args.set} {args.side} px supervised CNN: best val AUC {best_val:.1f}, test AUC {test:.1f} "
+    tower = "CNN" if args.tower == "cnn" else f"ViT ({args.pool} pool)"
+    print(f"{args.set} {args.side} px supervised {tower}: best val AUC {best_val:.1f}, test AUC {test:.1f} "
           f"({time.time() - start:.0f} s)")
     return 0
 

@@ -3,7 +3,8 @@
 Classification: a logistic regression on 78 colour statistics of each image (per-channel mean and
 SD, per-channel 8-bin histograms, a 4 × 4 grid of mean colours), standardised, C chosen on val by
 macro AUC, macro AUC on test. Segmentation: a per-pixel logistic regression on the 3 × 3 RGB
-neighbourhood (27 numbers), threshold chosen on val, pooled DSC on test.
+neighbourhood (27 numbers), threshold chosen on val, pooled DSC on test. The features are the
+`colour-only` reference row's (`vlpbench.datasets.colour_statistics`).
 """
 
 from __future__ import annotations
@@ -13,21 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
+from vlpbench.datasets.colour_statistics import N_NEIGHBOURHOOD_FEATURES, colour_statistics, neighbourhood_features
 from vlpbench.tasks._metrics import macro_metrics, one_hot
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
-
-
-def colour_statistics(images: np.ndarray) -> np.ndarray:
-    """(n, 78) colour statistics of (n, H, W, 3) uint8 images."""
-    x = np.asarray(images, np.float32) / 255
-    n, h, w, _ = x.shape
-    flat = x.reshape(n, -1, 3)
-    moments = [flat.mean(1), flat.std(1)]
-    bins = np.minimum((flat * 8).astype(np.int64), 7)
-    hist = np.stack([(bins == b).mean(1) for b in range(8)], -1).reshape(n, 24)
-    grid = x[:, : h - h % 4, : w - w % 4].reshape(n, 4, h // 4, 4, w // 4, 3).mean((2, 4)).reshape(n, 48)
-    return np.concatenate([*moments, hist, grid], 1)
 
 
 def probe_auc(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
@@ -55,20 +45,12 @@ def _auc(model, features: np.ndarray, labels: np.ndarray, multilabel: bool, n_cl
     return macro_metrics(one_hot(labels, multilabel, n_classes), scores)["auc"]
 
 
-def neighbourhoods(images: np.ndarray) -> np.ndarray:
-    """(n·H·W, 27) 3 × 3 RGB neighbourhoods (edge-padded) of (n, H, W, 3) uint8 images."""
-    x = np.pad(np.asarray(images, np.float32) / 255, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    n, h, w = images.shape[:3]
-    parts = [x[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]
-    return np.concatenate(parts, -1).reshape(-1, 27)
-
-
 def pixel_probe_dsc(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
                     test: tuple[np.ndarray, np.ndarray], max_pixels: int = 60000, seed: int = 0) -> list[float]:
     """Pooled test DSC (%) per lesion of a per-pixel logistic regression on the 3 × 3 RGB
     neighbourhood; masks (n, L, H, W); training pixels subsampled, threshold chosen on val."""
     rng = np.random.default_rng(seed)
-    feats = {k: neighbourhoods(s[0]) for k, s in (("train", train), ("val", val), ("test", test))}
+    feats = {k: neighbourhood_features(s[0]).reshape(-1, N_NEIGHBOURHOOD_FEATURES) for k, s in (("train", train), ("val", val), ("test", test))}
     scaler = StandardScaler().fit(feats["train"])
     dsc = []
     for lesion in range(train[1].shape[1]):

@@ -48,15 +48,17 @@ def test_vertical_slice_then_resume_then_force(dirs, capsys):
 
 def test_corrupt_cached_checkpoint_is_reported(dirs, capsys):
     runs, _ = dirs
-    weights = next(runs.rglob("clip-*/model.safetensors"))
-    original = weights.read_bytes()
+    # every run's checkpoint (one per pretraining seed; which one the directory lists first is arbitrary)
+    originals = {weights: weights.read_bytes() for weights in runs.rglob("clip-*/model.safetensors")}
     try:
-        weights.write_bytes(original[:-8] + b"corrupt!")
+        for weights, original in originals.items():
+            weights.write_bytes(original[:-8] + b"corrupt!")
         config = resolve_config("smoke", overrides=[f"runs_dir={runs}"])
         with pytest.raises(VlpbenchError, match="is corrupt: SHA-256"):
             Workspace(config).checkpoint("clip")
     finally:
-        weights.write_bytes(original)
+        for weights, original in originals.items():
+            weights.write_bytes(original)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")

@@ -87,6 +87,10 @@ class ImageEncoderConfig:
     heads: int = field(default=2, metadata=at_least(1))
     resnet_layers: list[int] = field(default_factory=lambda: [1, 1, 1, 1], metadata=each(at_least(1), length=4))
     resnet_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128], metadata=each(at_least(1), length=4))
+    # pooled features: "default" = timm's (a ViT's class token, a ResNet's average), or the
+    # average / maximum over the ViT's patch tokens or the ResNet's last map (max: a small
+    # finding anywhere in the image is one feature's peak, not 1/64 of its mean)
+    pool: str = field(default="default", metadata=one_of("default", "avg", "max"))
     timm_name: str = ""  # e.g. "vit_base_patch16_224"; overrides the size fields
     weights: str = field(default="", metadata=file)  # local safetensors / .pth / .bin file (read with weights_only=True)
 
@@ -261,8 +265,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "eval": {"seeds": 2, "dataset_scale": 0.15, "batch_size": 32},
     },
     # calibrated (README "What the default measures"): 8×8 ViT tokens at 32 px; reports fit the
-    # default 64 tokens (term tokenizer: 99.9 % uncut); site augmentation in pretraining
-    "quick": {"encoders": {"image": {"patch_size": 4}}, "eval": {"downstream_replicates": 1}},
+    # default 64 tokens (term tokenizer: 99.9 % uncut); site augmentation in pretraining; the
+    # maximum over patch tokens, as findings are small shapes anywhere in the fundus (issue 24)
+    "quick": {"encoders": {"image": {"patch_size": 4, "pool": "max"}}, "eval": {"downstream_replicates": 1}},
     "paper": {
         "encoders": {
             "image": {"timm_name": "vit_base_patch16_224", "img_size": 224, "patch_size": 16},

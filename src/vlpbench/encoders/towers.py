@@ -50,8 +50,17 @@ class ImageEncoder(nn.Module):
             self.multiscale_channels = [info["num_chs"] for info in self.backbone.feature_info[1:5]]
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features before the projection (B, feature_dim)."""
-        return self.backbone.forward_head(self.backbone.forward_features(images), pre_logits=True)
+        """Pooled backbone features before the projection (B, feature_dim; `image.pool`)."""
+        return self.pool_tokens(self.backbone.forward_features(images))
+
+    def pool_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """`image.pool` of the backbone's output: timm's head pooling ("default", and every
+        ResNet, whose pooling timm builds), or the average / maximum over a ViT's patch tokens
+        (its class and distillation tokens left out)."""
+        if self.arch != "vit" or self.config.pool == "default":
+            return self.backbone.forward_head(tokens, pre_logits=True)
+        patches = tokens[:, getattr(self.backbone, "num_prefix_tokens", 1):]
+        return patches.amax(1) if self.config.pool == "max" else patches.mean(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Projected (un-normalised) embedding (B, proj_dim)."""
@@ -183,6 +192,7 @@ def _build_timm(config: ImageEncoderConfig, distilled: bool) -> nn.Module:
         kwargs = {
             "layers": list(config.resnet_layers), "channels": tuple(config.resnet_channels),
             "stem_width": config.resnet_channels[0] // 2 or 1,
+            "global_pool": "avg" if config.pool == "default" else config.pool,
         }
     else:
         raise VlpbenchError(f"encoders.image.arch '{config.arch}': expected 'vit' or 'resnet'")

@@ -2,7 +2,8 @@
 (Touvron et al., 2021), adapted to image–text pretraining; and that teacher, `clip-resnet`.
 
 Student (N = global batch, v = the student's projected texts, s = its logit scale 1/τ):
-  cls, dist = tokens 0 and 1 of the distilled ViT (`backbone.forward_features`);
+  cls, dist = tokens 0 and 1 of the distilled ViT (`backbone.forward_features`); with a
+  patch-token pool (`encoders.image.pool` avg or max) cls is that shared pooled feature instead;
   base_logits = s · norm(proj(cls)) norm(v)ᵀ,  dist_logits = s · norm(dist_proj(dist)) norm(v)ᵀ;
   teacher_logits = s_T · norm(teacher image) norm(teacher text)ᵀ over the same N reports,
   from the teacher's own towers and projections (frozen, eval mode, no gradient).
@@ -14,7 +15,8 @@ is trained exactly like `clip`; the distillation term is image→text only, as t
 "classes" for an image are the batch's reports. It is `deit_distill_loss` with α = 1, whose
 (1 − α)·CE(base_logits) part then vanishes; the α weighting is applied here.
 
-Evaluation: `image_features` are timm's pooled (cls + dist) / 2 (DeiT inference); zero-shot
+Evaluation: `image_features` are the shared pooled features (timm's (cls + dist) / 2, DeiT
+inference, under the default pool); zero-shot
 averages the two heads' cosine logits, i.e. embeds images as norm(norm(proj(cls)) +
 norm(dist_proj(dist))).
 
@@ -117,7 +119,8 @@ class Deit(DualEncoderStrategy):
     def token_embeddings(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected class-token and distillation-token embeddings (un-normalised)."""
         tokens = self.image_encoder.backbone.forward_features(images)
-        return self.image_encoder.proj(tokens[:, 0]), self.dist_proj(tokens[:, 1])
+        base = tokens[:, 0] if self.image_encoder.config.pool == "default" else self.image_encoder.pool_tokens(tokens)
+        return self.image_encoder.proj(base), self.dist_proj(tokens[:, 1])
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         cls, dist = self.token_embeddings(batch.images)
