@@ -49,6 +49,30 @@ def test_pack_is_byte_identical_and_reads_back(published, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_a_grid_resumes_from_unpacked_records_on_another_machine(published, tmp_path, capsys):
+    """Shipped records unpacked into an empty results folder: the same grid computes nothing
+    (no pretraining either: the runs folder stays empty), a record already there is kept, and
+    packing the unpacked folder gives the shipped bytes back."""
+    fresh = tmp_path / "fresh"
+    assert main(["records", "unpack", "--packed", str(published / "records"), "--results", str(fresh / "results")]) == 0
+    assert "unpacked 4 records" in capsys.readouterr().out
+    assert main(["records", "unpack", "--packed", str(published / "records"), "--results", str(fresh / "results")]) == 0
+    assert "unpacked 0 records into" in (out := capsys.readouterr().out) and "(4 already there, kept)" in out
+    stamps = {p: p.stat().st_mtime_ns for p in (fresh / "results").rglob("*.json")}
+    records = run_grid(resolve_config("smoke", overrides=_overrides(fresh)), ["clip", "random-init"], ["linear-probe"], [DATASET])
+    assert len(records) == 4 and not list((fresh / "runs").rglob("model.safetensors"))
+    assert {p: p.stat().st_mtime_ns for p in (fresh / "results").rglob("*.json")} == stamps
+    assert main(["records", "pack", "--results", str(fresh / "results"), "--out", str(tmp_path / "repacked")]) == 0
+    for shipped in (published / "records").rglob("*.jsonl.gz"):
+        assert (tmp_path / "repacked" / shipped.parent.name / shipped.name).read_bytes() == shipped.read_bytes()
+
+
+def test_unpack_without_packed_records_is_one_line(tmp_path, capsys):
+    assert main(["records", "unpack", "--packed", str(tmp_path), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no packed records" in err[0]
+
+
 def test_a_damaged_packed_file_is_one_line(published, tmp_path, capsys):
     bad = tmp_path / "bad" / "quick-x"
     bad.mkdir(parents=True)

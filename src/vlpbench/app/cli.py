@@ -85,10 +85,12 @@ def _leaderboard_parser(commands_: Subparsers) -> None:
 
 
 def _records_parser(commands_: Subparsers) -> None:
-    records = commands_.add_parser("records", help="pack a grid's result records into one .jsonl.gz per task (as shipped)")
-    records.add_argument("action", choices=["pack"])
+    records = commands_.add_parser("records", help="pack a grid's result records into one .jsonl.gz per task (as shipped), "
+                                   "or unpack shipped records so a grid resumes from them")
+    records.add_argument("action", choices=["pack", "unpack"])
     records.add_argument("--results", type=Path, default=Path("results"))
-    records.add_argument("--out", type=Path, required=True)
+    records.add_argument("--out", type=Path, default=None, help="pack: where the packed records go")
+    records.add_argument("--packed", type=Path, default=None, help="unpack: the packed records (e.g. leaderboards/records)")
 
 
 def _new_parser(commands_: Subparsers) -> None:

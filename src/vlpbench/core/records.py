@@ -126,6 +126,33 @@ def pack_records(results_dir: Path, out_dir: Path) -> list[Path]:
     return written
 
 
+def unpack_records(packed_dir: Path, results_dir: Path) -> tuple[int, int]:
+    """Write every packed record under `packed_dir` back to its own file in `results_dir`
+    (`<grid>/<task>/<dataset>/<strategy>/seed<k>_frac<f>.json`, the grid folder named as the
+    packed file's), so that `bench run` there reuses them and computes only what is missing; a
+    record already present is kept, never overwritten. A grid's run log is copied where it has
+    none. Returns (records written, records kept)."""
+    packed = sorted(Path(packed_dir).rglob(f"*{PACKED_SUFFIX}"))
+    if not packed:
+        raise VlpbenchError(f"{packed_dir}: no packed records (*{PACKED_SUFFIX}) to unpack")
+    written = kept = 0
+    for path in packed:
+        grid = Path(results_dir) / path.parent.name
+        for _, record in read_packed(path):
+            target = record_path(grid, str(record["task"]), str(record["dataset"]), str(record["strategy"]),
+                                 int(record["seed"]), float(record["fraction"]))
+            if target.exists():
+                kept += 1
+                continue
+            write_record(target, record)
+            written += 1
+        log = path.parent / RUN_LOG
+        if log.exists() and not (grid / RUN_LOG).exists():
+            text = log.read_text(encoding="utf-8")
+            atomic_write(grid / RUN_LOG, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+    return written, kept
+
+
 RUN_LOG = "runs.jsonl"  # not *.json: never read as a result record
 
 

@@ -80,7 +80,7 @@ class ClipResNet(Clip):
 
 @register_strategy(
     "deit",
-    description="ViT + distillation token: CLIP loss on the class token, dist token distils clip-resnet's image→text logits",
+    description="ViT + distillation token: CLIP loss on the class token (or the shared pool), dist token distils clip-resnet's image→text logits",
     info=PluginInfo(title="DeiT", order=30, reference="Touvron et al. 2021 (DeiT)",
                     bibtex="@inproceedings{touvron2021deit, title={Training data-efficient image transformers & distillation "
                            "through attention}, author={Touvron, Hugo and others}, booktitle={ICML}, year={2021}}"),

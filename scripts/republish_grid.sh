@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Republish the quick grid (README "Published results") so that no finished record is lost:
+# a background loop packs the records into leaderboards/records every few minutes and commits only
+# that folder, so a session that stops mid-grid leaves every finished record on the branch, and the
+# grid resumes on any machine (`bench run` skips records it has; packed records are unpacked first).
+#
+#   bash scripts/republish_grid.sh [RESULTS=results] [EVERY_S=600]  > republish.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=${1:-results}
+every=${2:-600}
+bench=${BENCH:-.venv/bin/bench}
+
+commit_records() {
+    "$bench" records pack --results "$results" --out leaderboards/records >/dev/null
+    git add leaderboards/records
+    git commit -q -m "Published grid records: $(date -u +%FT%TZ) ($1)" -- leaderboards/records || true
+}
+
+# records already shipped (a grid begun on another machine) are reused, not recomputed
+if compgen -G "leaderboards/records/*/*.jsonl.gz" >/dev/null; then
+    "$bench" records unpack --packed leaderboards/records --results "$results"
+fi
+
+( while sleep "$every"; do commit_records "in progress"; done ) &
+committer=$!
+trap 'kill "$committer" 2>/dev/null || true' EXIT
+
+"$bench" run --strategy all --task ood-zsc,linear-probe --seeds 5 --workers 2 --results "$results"
+commit_records "ood-zsc, linear-probe"
+"$bench" run --strategy all --task finetune,seg --seeds 5 --workers 2 --results "$results"
+commit_records "finetune, seg"
+"$bench" run --strategy all --task geometry,loc --seeds 5 --results "$results"
+commit_records "geometry, loc"
