@@ -18,7 +18,7 @@ from vlpbench.report.variance_components import fit_components, value_cube
 def test_designs_parse_and_bad_ones_are_one_line():
     assert parse_designs(["base:", "long:pretrain.steps=900,corpus.size=8000"]) == {
         "base": (), "long": ("pretrain.steps=900", "corpus.size=8000")}
-    assert "profile" in parse_designs(None)
+    assert set(parse_designs(None)) == {"steps-300", "steps-600", "steps-900"}
     with pytest.raises(VlpbenchError, match="--design 'oops:steps': expected NAME:key=value"):
         parse_designs(["oops:steps"])
     assert pilot_strategies() == ["clip", "clip-mismatch-25"]  # the baseline and the middle rung of its ladder
@@ -28,7 +28,10 @@ def test_variance_study_on_the_smoke_profile(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["study", "variance", "--profile", "smoke", "--design", "short:", "--design", "longer:pretrain.steps=8",
             "--task", "linear-probe", "--seeds", "2", "--out", str(tmp_path / "out"), "--set", "threads=1"]
-    assert main(args) == 0
+    wider = [*args[:args.index("--task") + 1], "linear-probe,ood-zsc", *args[args.index("--task") + 2:]]
+    assert main(wider) == 0
+    assert set(pd.read_csv(tmp_path / "out" / "variance-study.csv")["task"]) == {"linear-probe", "ood-zsc"}
+    assert main(args) == 0  # the same folders now hold ood-zsc records too: the report keeps to the tasks studied
     frame = pd.read_csv(tmp_path / "out" / "variance-study.csv")
     assert frame[["design", "task", "strategies", "runs"]].values.tolist() == [["short", "linear-probe", 2, 2],
                                                                               ["longer", "linear-probe", 2, 2]]
@@ -36,7 +39,7 @@ def test_variance_study_on_the_smoke_profile(tmp_path, monkeypatch):
     # the report's components are those fitted from the design's own records
     grid = sorted((tmp_path / "results-variance-study").iterdir())
     for folder in grid:
-        records = load_records(folder)
+        records = load_records(folder).query("task == 'linear-probe'")
         values = metric_values(records[~records["replicate"]], "auc")
         fitted = fit_components(value_cube(values, sorted(values["strategy"].unique()))[0])
         row = frame[frame["mdd_5"].round(6) == round(fitted.mdd(runs=5), 6)]

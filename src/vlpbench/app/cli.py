@@ -118,7 +118,7 @@ def _study_parser(commands_: Subparsers) -> None:
                        help="power: the tasks to study (default: every task with records); variance: the tasks the pilots "
                             "are scored on (default linear-probe,finetune,ood-zsc,seg)")
     study.add_argument("--design", action="append", default=None, metavar="NAME:key=value,…",
-                       help="variance: a candidate design of the profile (repeatable; default: the profile, 600 and 900 "
+                       help="variance: a candidate design of the profile (repeatable; default: 300, 600 and 900 "
                             "pretraining steps)")
     study.add_argument("--seeds", type=positive_int, default=None, help="variance: pretraining runs per design and strategy")
     study.add_argument("--strategy", type=names, default=None,

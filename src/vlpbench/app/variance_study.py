@@ -22,7 +22,8 @@ from vlpbench.report.records_frame import load_records
 from vlpbench.report.variance_study import Design, study_frame, write_study
 
 #: candidate designs of the quick profile: name → overrides (more with --design NAME:key=value,…)
-DEFAULT_DESIGNS = {"profile": (), "steps-600": ("pretrain.steps=600",), "steps-900": ("pretrain.steps=900",)}
+DEFAULT_DESIGNS = {"steps-300": ("pretrain.steps=300",), "steps-600": ("pretrain.steps=600",),
+                   "steps-900": ("pretrain.steps=900",)}
 
 
 def pilot_strategies() -> list[str]:
@@ -63,8 +64,8 @@ def variance_study(config: RunConfig, base_overrides: list[str], strategies: lis
         planned.append((Design(name, overrides, f"{design_config.profile}-{grid_hash(design_config)}"), design_config))
     for _, design_config in planned:
         run_grid(design_config, strategies, tasks)
-    frame = study_frame(pd.concat([load_records(results / design.grid) for design, _ in planned], ignore_index=True),
-                        [design for design, _ in planned])
+    records = pd.concat([load_records(results / design.grid) for design, _ in planned], ignore_index=True)
+    frame = study_frame(records[records["task"].isin(tasks)], [design for design, _ in planned])  # a design's folder may hold other tasks
     if frame.empty:
         raise VlpbenchError(f"bench study variance: no task with ≥ 2 strategies and ≥ 2 runs in {results}")
     return write_study(frame, out_dir, strategies)

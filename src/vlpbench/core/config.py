@@ -266,8 +266,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # calibrated (README "What the default measures"): 8×8 ViT tokens at 32 px; reports fit the
     # default 64 tokens (term tokenizer: 99.9 % uncut); site augmentation in pretraining; the
-    # maximum over patch tokens, as findings are small shapes anywhere in the fundus (issue 24)
-    "quick": {"encoders": {"image": {"patch_size": 4, "pool": "max"}}, "eval": {"downstream_replicates": 1}},
+    # maximum over patch tokens, as findings are small shapes anywhere in the fundus (issue 24);
+    # 600 pretraining steps, the knee of leaderboards/variance-study.md (MDD per CPU-hour)
+    "quick": {"encoders": {"image": {"patch_size": 4, "pool": "max"}}, "pretrain": {"steps": 600},
+              "eval": {"downstream_replicates": 1}},
     "paper": {
         "encoders": {
             "image": {"timm_name": "vit_base_patch16_224", "img_size": 224, "patch_size": 16},
