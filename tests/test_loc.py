@@ -61,6 +61,32 @@ def test_vit_tokens_are_reshaped_onto_the_patch_grid():
     assert grid[0, 0, 0, 1] == prefix + 1 and grid[0, 0, 1, 0] == prefix + cols  # row-major patches, prefix dropped
 
 
+def test_a_patch_pooled_vit_maps_its_pooled_tokens():
+    """With `encoders.image.pool=max` the target is the final LayerNorm (the tokens that are pooled)
+    and the map is CAM's: each token's features weighted by the gradient of the prompt similarity
+    at the pooled features, so its peak cell is the manual computation's."""
+    from vlpbench.core.config import resolve_config  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    model = STRATEGIES.get("clip")(make_context(resolve_config("smoke", overrides=["encoders.image.pool=max"]))).eval()
+    backbone = model.image_encoder.backbone
+    assert target_layer(model, 32)[0] is backbone.norm
+    class_token_model = STRATEGIES.get("clip")(make_context())
+    assert target_layer(class_token_model, 32)[0] is class_token_model.image_encoder.backbone.blocks[-1].norm1
+    images, prompt = torch.randn(3, 3, 32, 32), torch.nn.functional.normalize(torch.randn(model.image_embedding(torch.zeros(1, 3, 32, 32)).shape[-1]), dim=0)
+    maps = text_guided_maps(model, images, prompt.detach())
+    rows, cols = backbone.patch_embed.grid_size
+    for image, heatmap in zip(images, maps):
+        tokens = backbone.forward_features(image[None])[0, backbone.num_prefix_tokens:].detach().requires_grad_(True)
+        pooled = tokens.amax(0)
+        similarity = (torch.nn.functional.normalize(model.image_encoder.proj(pooled), dim=-1) * prompt).sum()
+        (gradient,) = torch.autograd.grad(similarity, tokens)
+        weights = gradient.mean(0)  # Grad-CAM's channel weights: the gradient averaged over the tokens
+        manual = torch.relu(tokens.detach() @ weights).reshape(rows, cols)
+        cells = heatmap.reshape(rows, heatmap.shape[0] // rows, cols, heatmap.shape[1] // cols).mean((1, 3))
+        assert np.unravel_index(cells.argmax(), cells.shape) == np.unravel_index(int(manual.argmax()), manual.shape)
+
+
 def test_resnet_layer_keeps_a_spatial_grid():
     model = STRATEGIES.get("clip-resnet")(make_context())
     backbone = model.image_encoder.backbone

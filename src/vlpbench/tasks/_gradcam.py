@@ -6,9 +6,13 @@ L2-normalised image embedding and the class prompt's L2-normalised text embeddin
 shows where the image matches the words. Image-only strategies have no text: their target is the
 class logit of a linear probe head fitted on their pooled features (`ProbeHead`).
 
-Target layer: the last transformer block's first LayerNorm for a ViT (pytorch-grad-cam's ViT
-recipe), its patch tokens reshaped to the patch grid (prefix tokens — class, distillation —
-dropped). For a ResNet the last block of the deepest stage whose map is at least `min_grid`
+Target layer: for a ViT that pools its class token, the last transformer block's first LayerNorm
+(pytorch-grad-cam's ViT recipe: the final patch tokens get no gradient from a class token); for a
+ViT that pools its patch tokens (`encoders.image.pool` avg or max), the final LayerNorm, whose
+tokens are the ones pooled, as a CNN's last convolution is for CAM (Zhou et al. 2016): with the
+max pool, each channel's gradient reaches the one token holding its maximum, so the map is the
+tokens' features weighted by the prompt's direction. Either way its patch tokens are reshaped to
+the patch grid (prefix tokens — class, distillation — dropped). For a ResNet the last block of the deepest stage whose map is at least `min_grid`
 (default `MIN_GRID`) cells a side at the input size: layer4 (7 × 7) at 224 px as usual, but at
 32 px layer4 is 1 × 1 and carries no location, so layer2 (4 × 4) is read. The map's cell grid
 is that layer's (`map_grid`): a ViT's patch grid at the side it is evaluated at (`at_input_size`
@@ -102,7 +106,9 @@ def target_layer(model: Strategy, image_size: int, min_grid: int = MIN_GRID) -> 
             patches = tokens[:, prefix:, :]
             return patches.reshape(patches.shape[0], *grid, patches.shape[-1]).permute(0, 3, 1, 2)
 
-        return backbone.blocks[-1].norm1, reshape
+        pooled_patches = getattr(model.image_encoder.config, "pool", "default") != "default"
+        final = getattr(backbone, "norm", None)
+        return (final if pooled_patches and isinstance(final, nn.Module) else backbone.blocks[-1].norm1), reshape
     stages = [info for info in backbone.feature_info if info["module"].startswith(("layer", "stages"))]
     usable = [info for info in stages if image_size // info["reduction"] >= min_grid] or stages[:1]
     return backbone.get_submodule(usable[-1]["module"])[-1], None
