@@ -11,38 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
 from vlpbench.datasets.colour_statistics import N_NEIGHBOURHOOD_FEATURES, colour_statistics, neighbourhood_features
-from vlpbench.tasks._metrics import macro_metrics, one_hot
+from vlpbench.tasks._metrics import classification_metrics
+from vlpbench.tasks.linear_probe import fit_probe
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
 def probe_auc(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
               test: tuple[np.ndarray, np.ndarray], multilabel: bool, n_classes: int) -> float:
-    """Test macro AUC (%) of the colour-statistics probe, C chosen on val."""
-    scaler = StandardScaler().fit(colour_statistics(train[0]))
-    feats = {k: scaler.transform(colour_statistics(s[0])) for k, s in (("train", train), ("val", val), ("test", test))}
-    target = train[1] if multilabel else train[1].astype(np.int64)
-    best, best_auc = None, -np.inf
-    for c in C_GRID:
-        model = LogisticRegression(C=c, max_iter=2000)
-        model = (OneVsRestClassifier(model) if multilabel else model).fit(feats["train"], target)
-        auc = _auc(model, feats["val"], val[1], multilabel, n_classes)
-        if auc > best_auc:
-            best, best_auc = model, auc
-    return _auc(best, feats["test"], test[1], multilabel, n_classes)
-
-
-def _auc(model, features: np.ndarray, labels: np.ndarray, multilabel: bool, n_classes: int) -> float:
-    scores = model.predict_proba(features)
-    if not multilabel:  # columns for the classes the model saw
-        full = np.zeros((len(features), n_classes))
-        full[:, model.classes_] = scores
-        scores = full
-    return macro_metrics(one_hot(labels, multilabel, n_classes), scores)["auc"]
+    """Test macro AUC (%) of the colour-statistics probe: the linear probe's own fit (`fit_probe`,
+    C chosen on val), as the `colour-only` row is scored."""
+    names = [str(c) for c in range(n_classes)]
+    features = {split: colour_statistics(images) for split, (images, _) in (("train", train), ("val", val), ("test", test))}
+    probe, _ = fit_probe(features["train"], train[1], features["val"], val[1], multilabel, names, list(C_GRID), 0)
+    return classification_metrics(test[1], probe.scores(features["test"]), multilabel, names)[0]["auc"]
 
 
 def pixel_probe_dsc(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],

@@ -119,10 +119,7 @@ def pack_records(results_dir: Path, out_dir: Path) -> list[Path]:
         write_packed(target, records)
         written.append(target)
     for grid, log in sorted(logs.items()):
-        target = Path(out_dir) / grid / RUN_LOG
-        text = log.read_text(encoding="utf-8")
-        atomic_write(target, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
-        written.append(target)
+        written.append(_copy_text(log, Path(out_dir) / grid / RUN_LOG))
     return written
 
 
@@ -148,9 +145,15 @@ def unpack_records(packed_dir: Path, results_dir: Path) -> tuple[int, int]:
             written += 1
         log = path.parent / RUN_LOG
         if log.exists() and not (grid / RUN_LOG).exists():
-            text = log.read_text(encoding="utf-8")
-            atomic_write(grid / RUN_LOG, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+            _copy_text(log, grid / RUN_LOG)
     return written, kept
+
+
+def _copy_text(source: Path, target: Path) -> Path:
+    """Copy a text file atomically (a run log beside its packed records, or back)."""
+    text = source.read_text(encoding="utf-8")
+    atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return target
 
 
 RUN_LOG = "runs.jsonl"  # not *.json: never read as a result record

@@ -53,13 +53,19 @@ class ImageEncoder(nn.Module):
         """Pooled backbone features before the projection (B, feature_dim; `image.pool`)."""
         return self.pool_tokens(self.backbone.forward_features(images))
 
+    @property
+    def pools_patches(self) -> bool:
+        """Whether the pooled features are the average / maximum over a ViT's patch tokens
+        (`image.pool` avg or max) rather than timm's head pooling."""
+        return self.arch == "vit" and self.config.pool != "default"
+
     def pool_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """`image.pool` of the backbone's output: timm's head pooling ("default", and every
         ResNet, whose pooling timm builds), or the average / maximum over a ViT's patch tokens
         (its class and distillation tokens left out)."""
-        if self.arch != "vit" or self.config.pool == "default":
+        if not self.pools_patches:
             return self.backbone.forward_head(tokens, pre_logits=True)
-        patches = tokens[:, getattr(self.backbone, "num_prefix_tokens", 1):]
+        patches = tokens[:, self.backbone.num_prefix_tokens:]
         return patches.amax(1) if self.config.pool == "max" else patches.mean(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -119,7 +119,7 @@ class Deit(DualEncoderStrategy):
     def token_embeddings(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected class-token and distillation-token embeddings (un-normalised)."""
         tokens = self.image_encoder.backbone.forward_features(images)
-        base = tokens[:, 0] if self.image_encoder.config.pool == "default" else self.image_encoder.pool_tokens(tokens)
+        base = self.image_encoder.pool_tokens(tokens) if self.image_encoder.pools_patches else tokens[:, 0]
         return self.image_encoder.proj(base), self.dist_proj(tokens[:, 1])
 
     def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:

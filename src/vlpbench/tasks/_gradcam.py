@@ -106,9 +106,7 @@ def target_layer(model: Strategy, image_size: int, min_grid: int = MIN_GRID) -> 
             patches = tokens[:, prefix:, :]
             return patches.reshape(patches.shape[0], *grid, patches.shape[-1]).permute(0, 3, 1, 2)
 
-        pooled_patches = getattr(model.image_encoder.config, "pool", "default") != "default"
-        final = getattr(backbone, "norm", None)
-        return (final if pooled_patches and isinstance(final, nn.Module) else backbone.blocks[-1].norm1), reshape
+        return (backbone.norm if model.image_encoder.pools_patches else backbone.blocks[-1].norm1), reshape
     stages = [info for info in backbone.feature_info if info["module"].startswith(("layer", "stages"))]
     usable = [info for info in stages if image_size // info["reduction"] >= min_grid] or stages[:1]
     return backbone.get_submodule(usable[-1]["module"])[-1], None
