@@ -26,9 +26,7 @@ fi
 committer=$!
 trap 'kill "$committer" 2>/dev/null || true' EXIT
 
-"$bench" run --strategy all --task ood-zsc,linear-probe --seeds 5 --workers 2 --results "$results"
-commit_records "ood-zsc, linear-probe"
-"$bench" run --strategy all --task finetune,seg --seeds 5 --workers 2 --results "$results"
-commit_records "finetune, seg"
-"$bench" run --strategy all --task geometry,loc --seeds 5 --results "$results"
-commit_records "geometry, loc"
+# one call: each checkpoint is evaluated on every task as soon as it is trained, so a grid stopped
+# part-way leaves whole (checkpoint, records) pairs and another machine never re-pretrains for them
+"$bench" run --strategy all --task ood-zsc,linear-probe,finetune,seg,geometry,loc --seeds 5 --workers 2 --results "$results"
+commit_records "every task"

@@ -37,24 +37,25 @@ def metrics(results: Path) -> dict[str, dict]:
     return {str(p.relative_to(results)): json.loads(p.read_text())["metrics"] for p in sorted(results.rglob("*.json"))}
 
 
-def test_units_put_teachers_first_and_batch_the_cells_of_each_checkpoint(tmp_path):
+def test_units_put_teachers_first_and_each_evaluation_right_after_its_pretraining(tmp_path):
     config = resolve_config("smoke", overrides=[f"runs_dir={tmp_path}/runs", "eval.pretrain_seeds=1"])
     jobs = plan_jobs(config, ["deit", "clip"], ["linear-probe", "ood-zsc"], ["syn-refuge", "syn-fives"])
     units = plan_units(config, jobs, tmp_path / "grid", force=False)
-    names = [unit.name for unit in units]
-    assert names[:3] == ["pretrain-clip-resnet-seed0", "pretrain-deit-seed0", "pretrain-clip-seed0"]
-    assert [type(unit) for unit in units] == [PretrainUnit] * 3 + [EvaluateUnit] * 2
+    assert [unit.name for unit in units] == [
+        "pretrain-clip-resnet-seed0", "pretrain-deit-seed0", "evaluate-deit-seed0", "pretrain-clip-seed0", "evaluate-clip-seed0",
+    ]
+    assert [type(unit) for unit in units] == [PretrainUnit, PretrainUnit, EvaluateUnit, PretrainUnit, EvaluateUnit]
     assert units[1].after == ("pretrain-clip-resnet-seed0",) and units[0].after == ()
-    evaluations = {unit.strategy: unit for unit in units[3:]}
+    evaluations = {unit.strategy: unit for unit in units if isinstance(unit, EvaluateUnit)}
     assert evaluations["deit"].after == ("pretrain-deit-seed0",)
     # on the one pretraining run: linear-probe 2 sets × 2 seeds, ood-zsc (deterministic) 2 sets × 1
     assert len(evaluations["deit"].jobs) == 2 * 2 + 2
-    assert sum(len(unit.jobs) for unit in units[3:]) == len(jobs)
-    # a cached checkpoint needs no pretraining unit (its evaluation then has no prerequisite)
+    assert sum(len(unit.jobs) for unit in evaluations.values()) == len(jobs)
+    # a cached checkpoint needs no pretraining unit: its evaluation has no prerequisite and comes first
     Workspace(config).checkpoint("clip", 0)
     units = plan_units(config, jobs, tmp_path / "grid", force=False)
+    assert [unit.name for unit in units][0] == "evaluate-clip-seed0" and units[0].after == ()
     assert "pretrain-clip-seed0" not in [unit.name for unit in units]
-    assert next(u for u in units if u.name == "evaluate-clip-seed0").after == ()
 
 
 def test_workers_below_one_is_an_error(tmp_path):

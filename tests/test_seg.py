@@ -306,10 +306,13 @@ def test_few_label_subsets_are_nested_seeded_and_keep_every_lesion():
     np.testing.assert_array_equal(nested_count_indices(presence, subset, 0, 0), subset)  # 0: the whole subset
 
 
+FINE_TUNE = {"freeze_encoder": False, "decoder": "unet"}
+
+
 @pytest.mark.parametrize("changes, words", [
-    ({}, "unet decoder, encoder fine-tuned"),
-    ({"freeze_encoder": True, "decoder": "linear"}, "linear decoder, frozen encoder"),
-    ({"train_images": 4}, "unet decoder, encoder fine-tuned, 4 training images"),
+    ({}, "linear decoder, frozen encoder"),
+    (FINE_TUNE, "unet decoder, encoder fine-tuned"),
+    ({**FINE_TUNE, "train_images": 4}, "unet decoder, encoder fine-tuned, 4 training images"),
 ])
 def test_task_records_its_protocol(changes, words):
     dataset = SegmentationDataset("toy-seg", LESIONS, {"train": toy_split(10, 32, seed=4), "test": toy_split(4, 32, seed=5)})
@@ -323,3 +326,40 @@ def test_task_records_its_protocol(changes, words):
 def test_unknown_decoder_is_a_one_line_error():
     with pytest.raises(VlpbenchError, match="task.seg.decoder.*one of 'unet', 'linear'"):
         resolve_config("smoke", overrides=["task.seg.decoder=mlp"])
+
+
+# --- the frozen protocol's shared maps (_seg_frozen.py) ----------------------------------------
+
+
+def test_cached_maps_are_the_encoders_maps_of_each_image_and_its_mirror_image():
+    from vlpbench.tasks._seg_frozen import FrozenMaps, encode_maps
+    from vlpbench.tasks.seg import new_segmentor
+
+    options = eval_config(freeze_encoder=True, decoder="linear").task["seg"]
+    segmentor, _ = new_segmentor(encoder("vit"), options, 0, "test")
+    split = toy_split(7, 32, seed=3)
+    indices = np.array([5, 0, 3, 6])
+    maps = FrozenMaps(segmentor, split.images, indices, 32, batch_size=3, device="cpu")
+    assert maps.cache is not None
+    flip = torch.tensor([True, False])
+    cached = maps.maps(np.array([2, 0]), flip)
+    mirrored = torch.from_numpy(split.images[[3, 5]][:, :, ::-1].copy())  # image 3 mirrored, image 5 as is
+    direct = encode_maps(segmentor, mirrored.numpy(), np.array([0]), 32, torch.zeros(1, dtype=torch.bool), "cpu")
+    plain = encode_maps(segmentor, split.images, np.array([5]), 32, torch.zeros(1, dtype=torch.bool), "cpu")
+    for level, (got, mirror_level, plain_level) in enumerate(zip(cached, direct, plain)):
+        torch.testing.assert_close(got[0], mirror_level[0], msg=f"level {level}")
+        torch.testing.assert_close(got[1], plain_level[0], msg=f"level {level}")
+
+
+def test_frozen_protocol_gives_the_same_numbers_with_and_without_the_cache(monkeypatch):
+    from vlpbench.tasks import _seg_frozen
+
+    dataset = SegmentationDataset("toy-seg", LESIONS, {"train": toy_split(10, 32, seed=4), "test": toy_split(5, 32, seed=5)})
+    task = SegmentationTask(eval_config(freeze_encoder=True, decoder="linear", steps=6))
+    context = TaskContext(cache_dir=None, checkpoint_hash="x")  # type: ignore[arg-type]
+    strategy = TinyStrategy(encoder("vit"))
+    cached = task.evaluate(strategy, dataset, seed=1, fraction=1.0, context=context).metrics
+    monkeypatch.setattr(_seg_frozen, "CACHE_BYTES", 0)  # every batch encoded again
+    encoded = task.evaluate(strategy, dataset, seed=1, fraction=1.0, context=context).metrics
+    assert cached.keys() == encoded.keys() and cached["dsc"] > 0
+    assert all(cached[key] == pytest.approx(encoded[key], abs=1e-6) for key in cached)

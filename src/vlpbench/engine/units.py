@@ -119,9 +119,11 @@ class EvaluateUnit(Unit):
 
 
 def plan_units(config: RunConfig, todo: list[Job], grid: Path, force: bool) -> list[Unit]:
-    """The units of `todo`, each after the units it depends on, longest first among equals:
-    pretraining of every checkpoint the cells need that is not cached yet (and of what those
-    require), then one evaluation per checkpoint."""
+    """The units of `todo`, each after the units it depends on: one evaluation per checkpoint
+    whose checkpoint is cached (longest first), then each pretraining the cells need (and what it
+    requires) followed by its checkpoint's evaluation. Workers take the first runnable unit, so a
+    checkpoint is evaluated as soon as it is trained and an interrupted grid leaves whole
+    (checkpoint, records) pairs behind, not trained checkpoints without records."""
     workspace = Workspace(config)
     forced = {(job.strategy, job.pretrain_seed) for job in todo} if force else set()
     pretraining: dict[tuple[str, int], PretrainUnit] = {}
@@ -140,11 +142,12 @@ def plan_units(config: RunConfig, todo: list[Job], grid: Path, force: bool) -> l
         cells.setdefault((job.strategy, job.pretrain_seed), []).append(job)
     for strategy, seed in cells:
         add(strategy, seed)
-    evaluations = [
-        EvaluateUnit(config, grid, force, (pretraining[key].name,) if key in pretraining else (), key[0], key[1], tuple(jobs))
+    evaluations = {
+        key: EvaluateUnit(config, grid, force, (pretraining[key].name,) if key in pretraining else (), key[0], key[1], tuple(jobs))
         for key, jobs in cells.items()
-    ]
-    return [*pretraining.values(), *sorted(evaluations, key=lambda unit: -unit.cost())]
+    }
+    ready = sorted((unit for key, unit in evaluations.items() if key not in pretraining), key=lambda unit: -unit.cost())
+    return [*ready, *(unit for key, pretrain in pretraining.items() for unit in (pretrain, evaluations.get(key)) if unit)]
 
 
 class UnitJob(submitit.helpers.Checkpointable):

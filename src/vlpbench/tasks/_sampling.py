@@ -6,6 +6,8 @@ makes a paired t-test across seeds valid. Every draw comes from a generator deri
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -93,3 +95,15 @@ def init_linear_head(in_features: int, out_features: int, seed: int) -> nn.Linea
         head.weight.uniform_(-bound, bound, generator=generator)
         head.bias.uniform_(-bound, bound, generator=generator)
     return head
+
+
+def step_batches(n: int, batch_size: int, steps: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """`steps` batches of min(batch_size, n) positions from seeded permutations, one per epoch
+    (an epoch's remainder smaller than a batch is dropped)."""
+    size = min(batch_size, n)
+    pending = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        if len(pending) < size:
+            pending = torch.randperm(n, generator=generator)
+        yield pending[:size]
+        pending = pending[size:]
