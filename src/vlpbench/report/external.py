@@ -17,7 +17,7 @@ METRIC_NAMES = {"auc": "AUC", "map": "mAP", "dsc": "DSC", "iou": "IoU"}
 VILREF_TABLES = (
     ("finetune", "Table VI layout — fully fine-tuned classification (%)"),
     ("ood-zsc", "Table VII layout — prompt-based OOD zero-shot classification (%)"),
-    ("seg", "Table VIII layout — fully fine-tuned lesion segmentation (%)"),
+    ("seg", "Table VIII layout — lesion segmentation (%)"),
 )
 
 
