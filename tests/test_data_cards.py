@@ -61,3 +61,34 @@ def test_label_tables_carry_the_prompt_terms(name, row):
     text = render_data_cards()
     section = text[text.index(f"— `{name}` ("):]
     assert row in section.split("\n## ", 1)[0]
+
+
+# --- docs/synthetic-data-cards.md (`bench data cards`) ------------------------------------------
+
+SYNTHETIC_DOC = DOC.parent / "synthetic-data-cards.md"
+
+
+def test_synthetic_cards_have_every_synthetic_set_and_their_colour_only_probe(tmp_path, capsys):
+    import re
+
+    out = tmp_path / "synthetic-data-cards.md"
+    assert main(["data", "cards", "--out", str(out), "--profile", "smoke", "--runs", str(tmp_path / "runs")]) == 0
+    text = out.read_text(encoding="utf-8")
+    for name in DATASETS.tagged("synthetic"):
+        assert f"## `{name}` — " in text, name
+    aucs = [float(value) for value in re.findall(r"`colour-only` probe, test macro AUC:\*\* ([\d.]+)", text)]
+    assert len(aucs) == 5 and all(0 <= auc <= 100 for auc in aucs)
+    average = float(re.search(r"averages a test macro AUC of\s+\*\*([\d.]+)\*\*", text).group(1))
+    assert average == pytest.approx(sum(aucs) / len(aucs), abs=0.06)
+    assert "| hemorrhage | " in text and "grade 0 = healthy eyes" in text
+
+
+@pytest.mark.slow
+def test_committed_synthetic_cards_match_the_generated_ones(tmp_path):
+    from vlpbench.app.synthetic_cards import render_synthetic_cards
+    from vlpbench.core.config import resolve_config
+
+    config = resolve_config("quick", overrides=[f"runs_dir={tmp_path}/runs"])
+    assert SYNTHETIC_DOC.read_text(encoding="utf-8") == render_synthetic_cards(config), (
+        "docs/synthetic-data-cards.md is stale: regenerate it with `bench data cards --out docs/synthetic-data-cards.md`"
+    )

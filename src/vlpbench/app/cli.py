@@ -60,8 +60,8 @@ def _labels_parser(commands_: Subparsers) -> None:
 
 
 def _data_parser(commands_: Subparsers) -> None:
-    data = commands_.add_parser("data", help="write the synthetic sets to disk, or draw a contact sheet")
-    data.add_argument("action", choices=["write", "preview"])
+    data = commands_.add_parser("data", help="write the synthetic sets to disk, draw a contact sheet, or write their data cards")
+    data.add_argument("action", choices=["write", "preview", "cards"])
     data.add_argument("--out", type=Path, required=True)
     add_config_arguments(data)
 

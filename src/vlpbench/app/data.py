@@ -16,7 +16,7 @@ from vlpbench.engine.run_cache import Workspace
 from vlpbench.report.fonts import use_cjk_font
 
 
-def _load_size(config: RunConfig, kind: str) -> int:
+def load_size(config: RunConfig, kind: str) -> int:
     """The side a `kind` set is loaded at: that of the first task accepting such sets."""
     for entry in TASKS.ordered():
         if kind in entry.obj.accepts:
@@ -38,7 +38,7 @@ def write_synthetic(config: RunConfig, out: Path) -> list[str]:
     classification = [name for name in DATASETS.tagged("classification") if name in synthetic]
     segmentation = [name for name in DATASETS.tagged("segmentation") if name in synthetic]
     for name in classification:
-        dataset = workspace.dataset(name, _load_size(config, "classification"))
+        dataset = workspace.dataset(name, load_size(config, "classification"))
         for split, part in dataset.splits.items():
             names = _write_images(out / name / split / "images", part.images)
             if dataset.multilabel:
@@ -48,7 +48,7 @@ def write_synthetic(config: RunConfig, out: Path) -> list[str]:
             labels.insert(0, "image", names)
             labels.to_csv(out / name / split / "labels.csv", index=False)
     for name in segmentation:
-        dataset = workspace.dataset(name, _load_size(config, "segmentation"))
+        dataset = workspace.dataset(name, load_size(config, "segmentation"))
         for split, part in dataset.splits.items():
             _write_images(out / name / split / "images", part.images)
             masks = np.asarray(part.masks)

@@ -1,4 +1,4 @@
-"""`bench data`: write the synthetic sets to disk, or draw their contact sheet."""
+"""`bench data`: write the synthetic sets to disk, draw their contact sheet, or write their data cards."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.console import Console
 
 from vlpbench.app.command_config import config_from
 from vlpbench.app.data import preview_synthetic, write_synthetic
+from vlpbench.app.synthetic_cards import write_synthetic_cards
 from vlpbench.core.checks import expect_file, expect_folder
 
 
@@ -17,6 +18,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if args.action == "write":
         written = write_synthetic(config, args.out)
         console.print(f"wrote {len(written)} sets under {args.out}: {', '.join(written)}", highlight=False)
+    elif args.action == "cards":
+        console.print(f"wrote {write_synthetic_cards(config, args.out)}", highlight=False)
     else:
         preview_synthetic(config, args.out)
         console.print(f"wrote {args.out}", highlight=False)

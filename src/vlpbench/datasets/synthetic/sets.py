@@ -101,11 +101,13 @@ SETS = {
     "syn-rfmid": SetSpec("syn-rfmid", RFMID, True, 11, card={"mirrors": "RFMiD (multi-label)"}),
     "syn-odir": SetSpec("syn-odir", ODIR, True, 12, card={"mirrors": "ODIR-5K (N,D,G,C,A,H,M,O)", "zero_shot_exclude": ["O"]}),
     "syn-refuge": SetSpec("syn-refuge", REFUGE, False, 13, accept=_refuge_class,
-                          label_of=lambda e: int("glaucoma" in e.keys), card={"mirrors": "REFUGE (glaucoma vs not)"}),
+                          label_of=lambda e: int("glaucoma" in e.keys), card={"mirrors": "REFUGE (glaucoma vs not)",
+                          "label_rule": "glaucoma eyes vs healthy eyes (a quarter glaucoma)"}),
     "syn-messidor": SetSpec("syn-messidor", MESSIDOR, False, 14, accept=_messidor_class,
-                            label_of=_messidor_grade, card={"mirrors": "MESSIDOR (DR grade 0–3)"}),
+                            label_of=_messidor_grade, card={"mirrors": "MESSIDOR (DR grade 0–3)",
+                            "label_rule": "grade 0 = healthy eyes; DR stage 1–2 → grade 1, 3 → grade 2, 4 → grade 3"}),
     "syn-fives": SetSpec("syn-fives", FIVES, False, 15, accept=_exclusive(FIVES),
-                         label_of=lambda e: next(i for i, c in enumerate(FIVES) if _has(e, c.keys)), card={"mirrors": "FIVES (N/D/G/A)"}),
+                         label_of=lambda e: next(i for i, c in enumerate(FIVES) if _has(e, c.keys)), card={"mirrors": "FIVES (N/D/G/A)", "label_rule": "eyes with exactly one of the four classes"}),
 }
 
 
