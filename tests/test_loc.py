@@ -3,6 +3,7 @@ the ViT token reshape, and text-guided / probe maps of tiny strategies."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -61,10 +62,12 @@ def test_vit_tokens_are_reshaped_onto_the_patch_grid():
     assert grid[0, 0, 0, 1] == prefix + 1 and grid[0, 0, 1, 0] == prefix + cols  # row-major patches, prefix dropped
 
 
-def test_a_patch_pooled_vit_maps_its_pooled_tokens():
-    """With `encoders.image.pool=max` the target is the final LayerNorm (the tokens that are pooled)
-    and the map is CAM's: each token's features weighted by the gradient of the prompt similarity
-    at the pooled features, so its peak cell is the manual computation's."""
+@pytest.mark.parametrize("method", ["gradcam", "hirescam"])
+def test_a_patch_pooled_vit_maps_its_pooled_tokens(method):
+    """With `encoders.image.pool=max` the target is the final LayerNorm (the tokens that are pooled).
+    Grad-CAM weights each token's features by the gradient averaged over the tokens; HiResCAM
+    multiplies gradient and features token by token, so only tokens holding some channel's maximum
+    (the only ones the embedding sees) light up. Either way the peak cell is the manual computation's."""
     from vlpbench.core.config import resolve_config  # noqa: PLC0415
 
     torch.manual_seed(0)
@@ -74,17 +77,24 @@ def test_a_patch_pooled_vit_maps_its_pooled_tokens():
     class_token_model = STRATEGIES.get("clip")(make_context())
     assert target_layer(class_token_model, 32)[0] is class_token_model.image_encoder.backbone.blocks[-1].norm1
     images, prompt = torch.randn(3, 3, 32, 32), torch.nn.functional.normalize(torch.randn(model.image_embedding(torch.zeros(1, 3, 32, 32)).shape[-1]), dim=0)
-    maps = text_guided_maps(model, images, prompt.detach())
+    maps = text_guided_maps(model, images, prompt.detach(), method=method)
     rows, cols = backbone.patch_embed.grid_size
     for image, heatmap in zip(images, maps):
         tokens = backbone.forward_features(image[None])[0, backbone.num_prefix_tokens:].detach().requires_grad_(True)
         pooled = tokens.amax(0)
         similarity = (torch.nn.functional.normalize(model.image_encoder.proj(pooled), dim=-1) * prompt).sum()
         (gradient,) = torch.autograd.grad(similarity, tokens)
-        weights = gradient.mean(0)  # Grad-CAM's channel weights: the gradient averaged over the tokens
-        manual = torch.relu(tokens.detach() @ weights).reshape(rows, cols)
-        cells = heatmap.reshape(rows, heatmap.shape[0] // rows, cols, heatmap.shape[1] // cols).mean((1, 3))
-        assert np.unravel_index(cells.argmax(), cells.shape) == np.unravel_index(int(manual.argmax()), manual.shape)
+        if method == "gradcam":
+            manual = torch.relu(tokens.detach() @ gradient.mean(0))  # channel weights: the mean gradient
+        else:
+            manual = torch.relu((gradient * tokens.detach()).sum(-1))
+            holders = torch.zeros(rows * cols, dtype=torch.bool)
+            holders[tokens.detach().argmax(0)] = True
+            assert not manual[~holders].any()  # no gradient reaches a token that holds no maximum
+        manual = manual.reshape(rows, cols).numpy()
+        # the package's post-processing: min–max, bilinear resize to the input, min–max again
+        resized = cv2.resize((manual - manual.min()) / (manual.max() - manual.min() + 1e-7), heatmap.shape[::-1])
+        np.testing.assert_allclose(heatmap, (resized - resized.min()) / (resized.max() - resized.min() + 1e-7), atol=1e-4)
 
 
 def test_resnet_layer_keeps_a_spatial_grid():
@@ -188,7 +198,7 @@ def test_loc_runs_on_the_real_dataset_loaders(maker, name, tmp_path):
     for strategy in ("clip", "mae"):
         torch.manual_seed(0)
         result = task.evaluate(STRATEGIES.get(strategy)(context), dataset, 0, 1.0, TaskContext(tmp_path / "cache", "x"))
-        assert result.extra["target"] == ("text" if strategy == "clip" else "probe")
+        assert result.extra["target"] == ("text" if strategy == "clip" else "probe") and result.extra["cam"] == "hirescam"
         if strategy == "clip":  # a prompt for every lesion: every (image, lesion) pair is scored
             assert set(result.metrics) == {"pointing", "energy", "auc"} and result.extra["pairs"] > 0
         else:  # a probe only for lesions both present and absent in the train split

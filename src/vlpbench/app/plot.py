@@ -63,7 +63,8 @@ def gradcam_figure(config: RunConfig, strategies: list[str], dataset: str, lesio
     maps = {}
     for strategy in strategies:
         model = workspace.checkpoint(strategy).model.eval()
-        make = maps_by_lesion(model, data, size, config.eval.batch_size)[index]
+        options = config.task["loc"]  # the maps the loc task scores
+        make = maps_by_lesion(model, data, size, config.eval.batch_size, options.min_grid, options.cam)[index]
         if make is None:
             raise VlpbenchError(f"bench plot gradcam: {strategy} has no text tower and {dataset}'s train split never or always shows {lesion}")
         maps[strategy] = make(load_batch(test.images, chosen, size).to(workspace.device))

@@ -1,5 +1,9 @@
-"""Class activation maps of a strategy's image encoder with the maintained `grad-cam` package
-(pytorch-grad-cam's `GradCAM`, Selvaraju et al. 2017).
+"""Class activation maps of a strategy's image encoder with the maintained `grad-cam` package:
+pytorch-grad-cam's `HiResCAM` (Draelos & Carin 2020; the default) or `GradCAM` (Selvaraju et al.
+2017, ViLReF's Fig 3). Grad-CAM weights each channel by its gradient averaged over the map, which
+for a max-pooled encoder spreads a channel's weight over every token although only its maximum
+reaches the embedding; HiResCAM multiplies gradient and activation token by token, so a map is
+exactly each token's first-order share of the target (for a pool + linear head, CAM itself).
 
 Text-guided (ViLReF §IV-C 4, Fig 3): the target of image i for a class is the cosine between its
 L2-normalised image embedding and the class prompt's L2-normalised text embedding, so the map
@@ -32,6 +36,8 @@ from torch import nn
 from vlpbench.strategies.base import Strategy
 
 MIN_GRID = 4
+#: `task.loc.cam` → the pytorch-grad-cam class that draws the maps
+CAM_METHODS = {"hirescam": "HiResCAM", "gradcam": "GradCAM"}
 
 
 class ProbeHead(nn.Module):
@@ -113,22 +119,27 @@ def target_layer(model: Strategy, image_size: int, min_grid: int = MIN_GRID) -> 
 
 
 def class_activation_maps(module: nn.Module, model: Strategy, images: torch.Tensor, targets: list,
-                          min_grid: int = MIN_GRID) -> np.ndarray:
-    """(n, H, W) maps in [0, 1] of `module(images)` for one target per image."""
-    from pytorch_grad_cam import GradCAM  # noqa: PLC0415 — heavy (matplotlib, cv2) and only needed when maps are drawn
+                          min_grid: int = MIN_GRID, method: str = "hirescam") -> np.ndarray:
+    """(n, H, W) maps in [0, 1] of `module(images)` for one target per image, drawn by `method`
+    (a key of `CAM_METHODS`)."""
+    import pytorch_grad_cam  # noqa: PLC0415 — heavy (matplotlib, cv2) and only needed when maps are drawn
 
     layer, reshape = target_layer(model, images.shape[-1], min_grid)
-    with torch.enable_grad(), GradCAM(model=module, target_layers=[layer], reshape_transform=reshape) as cam:
+    cam_class = getattr(pytorch_grad_cam, CAM_METHODS[method])
+    with torch.enable_grad(), cam_class(model=module, target_layers=[layer], reshape_transform=reshape) as cam:
         return cam(input_tensor=images, targets=targets)
 
 
-def text_guided_maps(model: Strategy, images: torch.Tensor, prompt: torch.Tensor, min_grid: int = MIN_GRID) -> np.ndarray:
+def text_guided_maps(model: Strategy, images: torch.Tensor, prompt: torch.Tensor, min_grid: int = MIN_GRID,
+                     method: str = "hirescam") -> np.ndarray:
     """Maps of every image for one prompt embedding (D,)."""
-    return class_activation_maps(ImageEmbedding(model), model, images, [PromptSimilarity(prompt)] * len(images), min_grid)
+    targets = [PromptSimilarity(prompt)] * len(images)
+    return class_activation_maps(ImageEmbedding(model), model, images, targets, min_grid, method)
 
 
-def probe_maps(head: ProbeHead, model: Strategy, images: torch.Tensor, category: int, min_grid: int = MIN_GRID) -> np.ndarray:
+def probe_maps(head: ProbeHead, model: Strategy, images: torch.Tensor, category: int, min_grid: int = MIN_GRID,
+               method: str = "hirescam") -> np.ndarray:
     """Maps of every image for one probe logit."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: PLC0415 — see class_activation_maps
 
-    return class_activation_maps(head, model, images, [ClassifierOutputTarget(category)] * len(images), min_grid)
+    return class_activation_maps(head, model, images, [ClassifierOutputTarget(category)] * len(images), min_grid, method)

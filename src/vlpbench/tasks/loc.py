@@ -1,8 +1,9 @@
-"""Lesion localisation by Grad-CAM (ViLReF Fig 3 and §IV-C 4, as numbers): where does the encoder
-look for a lesion, and is it the lesion?
+"""Lesion localisation by class activation maps (ViLReF Fig 3 and §IV-C 4, as numbers): where does
+the encoder look for a lesion, and is it the lesion?
 
 For every test image of a segmentation set and every lesion type present in it, a class
-activation map (`_gradcam.py`: text-guided for strategies with a text tower — the prompt is the
+activation map (`_gradcam.py`, HiResCAM by default, Grad-CAM with `task.loc.cam=gradcam`, as the
+paper profile draws them: text-guided for strategies with a text tower — the prompt is the
 lesion's knowledge-base term in the text encoder's language; a linear probe's logit otherwise,
 the probe fitted on the train split's lesion presence) is scored against the lesion's mask
 (`_loc_metrics.py`): pointing-game hit, share of the map's energy inside the mask, and the map's
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from vlpbench.core.checks import at_least, image_side, multiple_of
+from vlpbench.core.checks import at_least, image_side, multiple_of, one_of
 from vlpbench.core.config import RunConfig
 from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import PluginInfo, register_task
@@ -35,7 +36,7 @@ from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.strategies.base import Strategy
 from vlpbench.tasks._features import extract_features
-from vlpbench.tasks._gradcam import MIN_GRID, ProbeHead, at_input_size, map_grid, probe_maps, text_guided_maps
+from vlpbench.tasks._gradcam import CAM_METHODS, MIN_GRID, ProbeHead, at_input_size, map_grid, probe_maps, text_guided_maps
 from vlpbench.tasks._loc_metrics import energy_inside, pixel_auc, pointing_hit
 from vlpbench.tasks.base import Task, TaskContext, TaskResult
 from vlpbench.tasks.prompt_texts import surface_forms
@@ -47,16 +48,20 @@ METRICS = ("pointing", "energy", "auc")
 
 @dataclass
 class LocOptions:
-    """The side maps are drawn at (0 = `eval.image_size`) and the ResNet target layer's least cells a side."""
+    """The side maps are drawn at (0 = `eval.image_size`), the ResNet target layer's least cells a
+    side, and the map method (`_gradcam.CAM_METHODS`: HiResCAM, or Grad-CAM as ViLReF drew them)."""
 
-    image_size: int = field(default=0, metadata=image_side(multiple_of(1, zero=True)))
-    min_grid: int = field(default=MIN_GRID, metadata=at_least(1))
+    # 16 × 16 map cells (issue 24): the quick ViT (patch 4) resampled to 64 px, a ResNet's layer1
+    image_size: int = field(default=64, metadata=image_side(multiple_of(1, zero=True)))
+    min_grid: int = field(default=16, metadata=at_least(1))
+    cam: str = field(default="hirescam", metadata=one_of(*CAM_METHODS))
 
 
 @register_task(
-    "loc", description="Grad-CAM lesion localisation: pointing game, energy in the mask, pixel AUC",
-    info=PluginInfo(title="Lesion localisation by Grad-CAM", order=45, reference="ViLReF §IV-C 4 / Fig 3",
-                    default_datasets=DEFAULT_DATASETS, cost=0.3),
+    "loc", description="Lesion localisation by class activation maps (HiResCAM; Grad-CAM): pointing game, energy in the mask, pixel AUC",
+    info=PluginInfo(title="Lesion localisation by class activation maps", order=45, reference="ViLReF §IV-C 4 / Fig 3",
+                    default_datasets=DEFAULT_DATASETS, cost=0.3, profiles={"smoke": {"image_size": 0, "min_grid": MIN_GRID},
+                              "paper": {"image_size": 0, "min_grid": MIN_GRID, "cam": "gradcam"}}),
 )
 class Localisation(Task):
     """Text-guided Grad-CAM (or the probe logit's, without a text tower) scored against lesion masks."""
@@ -79,7 +84,7 @@ class Localisation(Task):
         grid = map_grid(model, size, min_grid)
         test = dataset.split("test")
         masks = np.stack([np.asarray(test.masks[i], dtype=bool) for i in range(len(test.images))])  # (n, L, H, W)
-        maps_for = maps_by_lesion(model, dataset, size, self.config.eval.batch_size, min_grid)
+        maps_for = maps_by_lesion(model, dataset, size, self.config.eval.batch_size, min_grid, self.options.cam)
         scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
         per_lesion: dict[str, float] = {}
         for lesion, name in enumerate(dataset.lesion_names):
@@ -100,7 +105,7 @@ class Localisation(Task):
         metrics = {metric: float(np.nanmean(values)) for metric, values in scores.items() if values}
         flat = masks.reshape(*masks.shape[:2], -1)  # (n, L, pixels)
         area = float(100.0 * flat.mean(axis=2)[flat.any(axis=2)].mean())  # mean area share of the lesions present
-        extra = {"target": "text" if model.has_text_tower else "probe", "pairs": len(scores["auc"]),
+        extra = {"target": "text" if model.has_text_tower else "probe", "cam": self.options.cam, "pairs": len(scores["auc"]),
                  "chance": {"pointing": area, "energy": area, "auc": 50.0}, "image_size": size, "grid": list(grid),
                  "per_lesion": {k: round(v, 4) for k, v in per_lesion.items()}}
         warnings = ([f"map grid {grid[0]} × {grid[1]} at {size} px is coarser than task.loc.min_grid = {min_grid}"]
@@ -117,27 +122,29 @@ def resized(heatmaps: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def maps_by_lesion(model: Strategy, dataset: SegmentationDataset, size: int, batch: int,
-                   min_grid: int = MIN_GRID) -> dict[int, Callable | None]:
+                   min_grid: int = MIN_GRID, cam: str = "hirescam") -> dict[int, Callable | None]:
     """Lesion index → a function of an image batch giving its Grad-CAM maps (None: the lesion has
     no probe, its train split holding one class only): text-guided with a text tower, else a probe's."""
     if (reason := Localisation.not_applicable(model)) is not None:
         raise VlpbenchError(f"Grad-CAM maps of '{model.registered_name}': it {reason}")
     if model.has_text_tower:
-        return _text_maps(model, dataset, min_grid)
-    return _probe_maps(model, dataset, size, batch, min_grid)
+        return _text_maps(model, dataset, min_grid, cam)
+    return _probe_maps(model, dataset, size, batch, min_grid, cam)
 
 
-def _text_maps(model: Strategy, dataset: SegmentationDataset, min_grid: int) -> dict[int, Callable | None]:
+def _text_maps(model: Strategy, dataset: SegmentationDataset, min_grid: int, cam: str) -> dict[int, Callable | None]:
     """Prompted with each lesion's knowledge-base term in the text encoder's language."""
     language = model.config.encoders.text.language or "zh"
     kb = load_knowledge_base(language)
     terms = [kb.term(name) if name in kb.keys else name for name in dataset.lesion_names]
     with torch.no_grad():
         prompts = class_embeddings(model, [surface_forms(term, language, "term") for term in terms])
-    return {lesion: (lambda images, p=prompts[lesion]: text_guided_maps(model, images, p, min_grid)) for lesion in range(len(terms))}
+    return {lesion: (lambda images, p=prompts[lesion]: text_guided_maps(model, images, p, min_grid, cam))
+            for lesion in range(len(terms))}
 
 
-def _probe_maps(model: Strategy, dataset: SegmentationDataset, size: int, batch: int, min_grid: int) -> dict[int, Callable | None]:
+def _probe_maps(model: Strategy, dataset: SegmentationDataset, size: int, batch: int, min_grid: int,
+                cam: str) -> dict[int, Callable | None]:
     """A logistic probe of each lesion's presence, fitted on the train split's pooled features."""
     train: SegmentationSplit = dataset.split("train")
     features = extract_features(model, train.images, np.arange(len(train.images)), size, batch,
@@ -151,5 +158,5 @@ def _probe_maps(model: Strategy, dataset: SegmentationDataset, size: int, batch:
             continue
         probe = LogisticRegression(max_iter=2000).fit(features, present[:, lesion])
         head = ProbeHead(model, probe.coef_, probe.intercept_)
-        out[lesion] = lambda images, h=head: probe_maps(h, model, images, 0, min_grid)
+        out[lesion] = lambda images, h=head: probe_maps(h, model, images, 0, min_grid, cam)
     return out
