@@ -22,8 +22,6 @@ from vlpbench.tasks._seg_metrics import PixelCounts
 if TYPE_CHECKING:
     from mmseg.models.segmentors import EncoderDecoder
 
-    from vlpbench.tasks.seg import SegOptions
-
 #: the training maps are cached when they fit in this many bytes, else encoded again per batch
 CACHE_BYTES = 2 * 2**30
 
@@ -67,21 +65,21 @@ def encode_maps(
 
 
 def train_head(
-    segmentor: "EncoderDecoder", maps: FrozenMaps, masks: torch.Tensor, options: "SegOptions",
+    segmentor: "EncoderDecoder", maps: FrozenMaps, masks: torch.Tensor, steps: int, batch_size: int, lr: float,
     generator: torch.Generator, device: str,
 ) -> "EncoderDecoder":
     """Train `segmentor`'s decode head on `maps` for lesion masks (N, size, size) of the same
-    images: `options.steps` AdamW steps, batches and flips drawn from `generator`."""
+    images: `steps` AdamW steps at `lr`, batches of `batch_size` and flips drawn from `generator`."""
     from vlpbench.tasks._seg_model import data_samples  # noqa: PLC0415 — imports mmseg, which needs the mmcv compat module installed first
 
     head = segmentor.decode_head
-    optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=options.lr)
+    optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=lr)
     segmentor.train()
-    for batch in step_batches(len(masks), options.batch_size, options.steps, generator):
+    for batch in step_batches(len(masks), batch_size, steps, generator):
         positions = batch.numpy()
         flip = torch.rand(len(positions), generator=generator) < 0.5
         targets = torch.where(flip[:, None, None], masks[positions].flip(-1), masks[positions])
-        losses = head.loss(maps.maps(positions, flip), data_samples(options.image_size, targets.long().to(device)),
+        losses = head.loss(maps.maps(positions, flip), data_samples(maps.size, targets.long().to(device)),
                            segmentor.train_cfg)
         loss, _ = segmentor.parse_losses(losses)
         optimizer.zero_grad(set_to_none=True)

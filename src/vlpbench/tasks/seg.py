@@ -141,7 +141,8 @@ def frozen_counts(
         segmentor, generator = new_segmentor(encoder, options, seed, f"seg/{lesion}", device)
         if not segmentors:
             maps = FrozenMaps(segmentor, train.images, indices, size, batch_size, device)
-        segmentors.append(train_head(segmentor, maps, lesion_masks(train, indices, index, size), options, generator, device))
+        masks = lesion_masks(train, indices, index, size)
+        segmentors.append(train_head(segmentor, maps, masks, options.steps, options.batch_size, options.lr, generator, device))
     counts = test_counts_all_lesions(segmentors, dataset.split("test"), size, batch_size, device)
     return dict(zip(dataset.lesion_names, counts))
 
