@@ -59,7 +59,7 @@ class SegOptions:
 
     # the decoder classifies at stride 4 and upsamples ×4: a side must be a multiple of 4
     image_size: int = field(default=64, metadata=image_side(multiple_of(4)))
-    # the frozen linear head: clip Avg DSC 17.1 at 400 steps, 18.9 at 1,000 (README "Segmentation protocols")
+    # the frozen linear head: clip Avg DSC 17.0 at 400 steps, 19.0 at 1,000 (README "Segmentation protocols")
     steps: int = field(default=400, metadata=at_least(1))
     batch_size: int = field(default=8, metadata=at_least(1))
     lr: float = field(default=3e-3, metadata=positive)
