@@ -5,10 +5,12 @@
 # grid resumes on any machine (`bench run` skips records it has; packed records are unpacked first).
 #
 #   bash scripts/republish_grid.sh [RESULTS=results] [EVERY_S=600]  > republish.log 2>&1 &
+#   SEEDS=10 bash scripts/republish_grid.sh …   # more pretraining runs per strategy: the same grid, extended
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=${1:-results}
 every=${2:-600}
+seeds=${SEEDS:-5}
 bench=${BENCH:-.venv/bin/bench}
 
 commit_records() {
@@ -28,5 +30,5 @@ trap 'kill "$committer" 2>/dev/null || true' EXIT
 
 # one call: each checkpoint is evaluated on every task as soon as it is trained, so a grid stopped
 # part-way leaves whole (checkpoint, records) pairs and another machine never re-pretrains for them
-"$bench" run --strategy all --task ood-zsc,linear-probe,finetune,seg,geometry,loc --seeds 5 --workers 2 --results "$results"
+"$bench" run --strategy all --task ood-zsc,linear-probe,finetune,seg,geometry,loc --seeds "$seeds" --workers 2 --results "$results"
 commit_records "every task"
