@@ -17,7 +17,8 @@ from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.engine.run_cache import Workspace
 from vlpbench.report.figures import NO_CLASS, class_names_of, gradcam_grid, scatter_figure
 from vlpbench.tasks._features import extract_features
-from vlpbench.tasks.loc import maps_by_lesion
+from vlpbench.tasks._gradcam import CAM_METHODS, at_input_size
+from vlpbench.tasks.loc import Localisation, maps_by_lesion
 
 
 def tsne_figure(config: RunConfig, strategy: str, dataset: str, out: Path | None = None) -> Path:
@@ -43,12 +44,13 @@ def tsne_figure(config: RunConfig, strategy: str, dataset: str, out: Path | None
 
 def gradcam_figure(config: RunConfig, strategies: list[str], dataset: str, lesion: str, images: list[int] | None = None,
                    out: Path | None = None) -> Path:
-    """Write the Grad-CAM grid (default `leaderboards/figures/gradcam-<dataset>-<lesion>.png`) for the
-    `images` test indices (default: the first four that show the lesion)."""
+    """Write the class activation map grid (default `leaderboards/figures/gradcam-<dataset>-<lesion>.png`)
+    for the `images` test indices (default: the first four that show the lesion): the maps the loc
+    task scores, at its side, grid and method (`task.loc`)."""
     for strategy in strategies:
         STRATEGIES.entry(strategy)
     workspace = Workspace(config)
-    size = config.eval.image_size
+    size, options = Localisation.image_size(config), config.task["loc"]
     data = workspace.dataset(dataset, size)
     if data.kind != "segmentation":
         raise VlpbenchError(f"bench plot gradcam: dataset '{dataset}' is a {data.kind} set; expected a segmentation set")
@@ -62,13 +64,13 @@ def gradcam_figure(config: RunConfig, strategies: list[str], dataset: str, lesio
                             + ("" if len(chosen) else f" (none shows {lesion})"))
     maps = {}
     for strategy in strategies:
-        model = workspace.checkpoint(strategy).model.eval()
-        options = config.task["loc"]  # the maps the loc task scores
+        model = at_input_size(workspace.checkpoint(strategy).model.eval(), size)
         make = maps_by_lesion(model, data, size, config.eval.batch_size, options.min_grid, options.cam)[index]
         if make is None:
             raise VlpbenchError(f"bench plot gradcam: {strategy} has no text tower and {dataset}'s train split never or always shows {lesion}")
         maps[strategy] = make(load_batch(test.images, chosen, size).to(workspace.device))
     path = out or Path("leaderboards") / "figures" / f"gradcam-{dataset}-{lesion}.png"
     pixels = np.stack([np.asarray(test.images[int(i)]) for i in chosen])
-    gradcam_grid(pixels, masks[chosen], maps, f"Grad-CAM · {dataset} test · {lesion} (outline: lesion mask)", path)
+    method = CAM_METHODS[options.cam]
+    gradcam_grid(pixels, masks[chosen], maps, f"{method} · {dataset} test · {lesion} (outline: lesion mask)", path)
     return path
