@@ -78,7 +78,10 @@ class PromptSimilarity:
 
 def at_input_size(model: Strategy, image_size: int) -> Strategy:
     """`model` itself, or for a timm ViT built for another side a copy resized to `image_size`
-    (timm resamples the position embeddings; the strategy's own model is never modified)."""
+    (timm resamples the position embeddings; the strategy's own model is never modified). A
+    model without an image encoder (a hand-crafted reference row) is returned as it is."""
+    if model.image_encoder is None:
+        return model
     backbone = model.image_encoder.backbone
     if not hasattr(backbone, "set_input_size") or tuple(backbone.patch_embed.img_size) == (image_size, image_size):
         return model
