@@ -92,8 +92,12 @@ def render_data_cards() -> str:
 
 def write_data_cards(path: Path) -> Path:
     """Write `render_data_cards()` to `path` (folders created)."""
+    return write_markdown(path, render_data_cards())
+
+
+def write_markdown(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically (folders created); a failure is a one-line error."""
     path = Path(path)
-    text = render_data_cards()
     try:
         atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
     except OSError as exc:

@@ -18,9 +18,8 @@ from string import Template
 import numpy as np
 
 from vlpbench.app.data import load_size
-from vlpbench.core.atomic import atomic_write
+from vlpbench.app.data_cards import write_markdown
 from vlpbench.core.config import RunConfig
-from vlpbench.core.errors import VlpbenchError
 from vlpbench.core.registry import DATASETS
 from vlpbench.datasets.base import ClassificationDataset, SegmentationDataset
 from vlpbench.datasets.colour_statistics import colour_statistics
@@ -54,13 +53,7 @@ def render_synthetic_cards(config: RunConfig) -> str:
 
 def write_synthetic_cards(config: RunConfig, path: Path) -> Path:
     """Write `render_synthetic_cards(config)` to `path`."""
-    path = Path(path)
-    text = render_synthetic_cards(config)
-    try:
-        atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
-    except OSError as exc:
-        raise VlpbenchError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    return path
+    return write_markdown(path, render_synthetic_cards(config))
 
 
 def colour_only_auc(dataset: ClassificationDataset, c_grid: list[float]) -> float:
