@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate every published artefact of the quick grid (README "Published results") once
 # scripts/republish_grid.sh has finished: the leaderboards and the site from the shipped records;
-# the label-entropy study (computed once, its records then shipped in
+# the simulated error rates at the published components (error-rates.md); the measured targets of
+# issues 24 and 25 (targets.md); the label-entropy study (computed once, its records then shipped in
 # leaderboards/records-label-entropy and reused); vilref-comparison.md from both; the figures
 # that need checkpoints (t-SNE, Grad-CAM: a checkpoint missing from the run cache is pretrained
 # again, identically); the site screenshot.
@@ -15,6 +16,8 @@ grids=(leaderboards/records/quick-*/)
 [ ${#grids[@]} -eq 1 ] || { echo "publish_grid.sh: expected one grid under leaderboards/records, found ${#grids[@]}" >&2; exit 2; }
 
 "$bench" leaderboard --results leaderboards/records --html leaderboards/site
+"$python" scripts/error_rates.py > leaderboards/error-rates.md   # the published rows take the new components
+"$python" scripts/issue_targets.py > leaderboards/targets.md
 if compgen -G "leaderboards/records-label-entropy/*/*.jsonl.gz" >/dev/null; then
     "$bench" records unpack --packed leaderboards/records-label-entropy --results results-label-entropy
 fi

@@ -237,6 +237,8 @@ def test_ablation_table(tmp_path):
     assert [(ft[s]["SA"], ft[s]["BE"]) for s in ft] == [("", ""), ("✓", ""), ("", "✓"), ("✓", "✓")]
     assert ft["wsc"]["syn-odir AUC"] == "**91.20 (0.16)**"
     assert ft["clip"]["syn-odir AUC"] == "90.20 (0.16)†"  # constant difference → p = 0
+    assert list(ft["wsc"]) == ["Strategy", "SA", "BE", "syn-odir AUC", "Pretrain (s)"]  # headline: the primary metric
+    assert "syn-odir mAP" in sections[0].split("Every metric:")[1]  # the other metrics follow in the wide table
     zs = table(sections[1])
     assert zs["wsc"]["syn-fives AUC"].startswith("**83.00 [")
     assert set(pd.read_csv(tmp_path / "lb" / "ablation.csv").task) == {"finetune", "ood-zsc"}

@@ -38,6 +38,7 @@ from vlpbench.report.figure_pool import FigurePool
 from vlpbench.report.files import write_csv, write_text
 from vlpbench.report.geometry_figures import has_pca, pca_figure, pca_panels
 from vlpbench.report.markdown import (
+    ablation_headline,
     descriptive_legend,
     header_lines,
     headline_caption,
@@ -159,7 +160,7 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
            margin: float, html: Path | None, figures: FigurePool) -> list[Path]:
     """`build_leaderboards` once the records are loaded; figures are drawn by `figures`, in parallel."""
     written, ablation_md, ablation_csv, pages, fitted, detections = [], [], [], [], [], []
-    task_tables: dict[str, tuple[pd.DataFrame, list[str], int]] = {}
+    task_tables: dict[str, tuple[pd.DataFrame, list[str], int, str]] = {}
     external, df = everything_loaded[is_external(everything_loaded)], everything_loaded[~is_external(everything_loaded)]
     for task in sorted(set(external["task"]) - set(df["task"])):  # tasks only released models ran
         t = external[(external["task"] == task) & ~external["replicate"]]
@@ -222,19 +223,20 @@ def _build(everything_loaded: pd.DataFrame, run_logs: pd.DataFrame, out_dir: Pat
             footer = [detect, *ladder_lines, *variance, *(line for line in statistics if not line.startswith("|")), *warned]
             pages.append(_task_page(task, t, strategies, header, legend, cells, single_run, ts, footer, paths, out_dir))
             pages[-1].references = external_tables(ext, metric_names(t)) if not ext.empty else []
-        task_tables[task] = (t, strategies, expected)
+        task_tables[task] = (t, strategies, expected, metric)
     for family in ablation_families():
         sections = []
         for task in plugin_info(STRATEGIES, family).ablation_tasks:
             if task not in task_tables:
                 continue
-            t, strategies, expected = task_tables[task]
+            t, strategies, expected, metric = task_tables[task]
             components = ablation_components(family, strategies)
             rows, widest = list(components), max((len(c) for c in components.values()), default=0)
             if not any(0 < len(c) < widest for c in components.values()):
                 continue
             markdown, cells, single_run = markdown_table(t, rows, expected, correction, ablation=components)
-            sections += [f"## {task_title(task)} (`{task}`)", "", *header_lines(t[t["strategy"].isin(rows)], run_logs),
+            sections += [f"## {task_title(task)} (`{task}`)", "", ablation_headline(cells, components, metric, single_run), "",
+                         "Every metric:", "", *header_lines(t[t["strategy"].isin(rows)], run_logs),
                          "", markdown, "", legend_text(single_run, correction), ""]
             ablation_csv.append(_with_task(cells, task).assign(ablation=family))
         if sections:

@@ -214,6 +214,23 @@ def headline_lines(cells: pd.DataFrame, single_run: bool, metric: str, per_strat
     return lines
 
 
+def ablation_headline(cells: pd.DataFrame, components: dict[str, list[str]], metric: str, single_run: bool) -> str:
+    """The first table of an ablation section (ViLReF Tables IV–V, M-FLAG Table 4): each row's
+    components ✓, the primary metric per dataset and Avg at fraction 1 and the pretraining cost
+    (≤ 10 columns with 5 datasets); every other metric stays in the wide table below it."""
+    names = list(dict.fromkeys(c for parts in components.values() for c in parts))
+    primary = cells[(cells["metric"] == metric) & (cells["fraction"] == 1.0)]
+    datasets = list(dict.fromkeys(primary["dataset"]))
+    by_cell = {(r["strategy"], r["dataset"]): r for r in primary.to_dict("records")}
+    body = []
+    for s, parts in components.items():
+        first = by_cell[(s, datasets[0])]
+        body.append([first["label"], *("✓" if c in parts else "" for c in names),
+                     *(cell_text(by_cell[(s, d)], single_run) for d in datasets), num(first["pretrain_wall_time_s"], ".0f")])
+    headers = ["Strategy", *names, *(column_label(Column(d, 1.0, metric), False) for d in datasets), "Pretrain (s)"]
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
 def task_headline(title: str, task: str, metric: str, ts: TaskStatistics, references: set[str], detect: str) -> str:
     """One markdown line for the overview: the task's best real strategy with its mean, its Δ to
     the baseline with the CI and the verdict, then what the grid can detect."""
