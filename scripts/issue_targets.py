@@ -6,8 +6,9 @@ you can see") on the published grid, each with its number and met / not met. Pri
 Means, pairwise p-values (paired t over runs, Holm over every pair of the table) and MDDs are read
 from the leaderboards `bench leaderboard` wrote; the ladder is recomputed from the records with the
 leaderboards' own function (report/planted.py); chance levels and timings come from the records.
-Wall time is estimated as the records' summed pretraining + evaluation seconds over 2 workers (the
-grid ran in pieces across sessions, so no single clock measured it)."""
+Wall time from a cold cache is estimated as the records' summed pretraining + evaluation seconds over
+2 workers (the grid ran in pieces across sessions and reused cached checkpoints, so no single clock
+measured it)."""
 
 from __future__ import annotations
 
@@ -79,8 +80,9 @@ def main() -> None:
     out = ["# Measured targets of the quick profile (issues 24 and 25)", "",
            "Regenerate: `python scripts/issue_targets.py > leaderboards/targets.md` (after `bench leaderboard`). "
            "Unit of every test: the pretraining run; p: paired t over runs, Holm over every pair of the table "
-           "(the ladder's rungs: Holm over the ladder, as the tables' detection line). Wall time: the records' "
-           "summed seconds over 2 workers, an estimate (the grid ran in pieces).", "",
+           "(the ladder's rungs: Holm over the ladder, as the tables' detection line). Wall time from a cold "
+           "cache: every checkpoint's pretraining seconds and every record's evaluation seconds, summed, over 2 workers "
+           "(an estimate: the published grid ran in pieces and reused cached checkpoints).", "",
            "| target | measured | |", "|---|---|---|"]
 
     probe = avg(tables["linear-probe"], "auc")

@@ -123,6 +123,7 @@ def test_site_is_written(built):
     assert 'href="linear-probe.html"' in index and 'href="data/linear-probe.csv"' in index
     # the overview leads with a headline per task, then the cost-against-rank scatter; figures sit on their task's page
     assert index.index('id="headline"') < index.index('id="pareto"') < index.index("<h2>Overview</h2>")
+    assert index.index('id="headline"') < index.index('class="provenance"')  # the answer first, then where it came from
     headline = index[index.index('id="headline"'):index.index('id="pareto"')]
     assert "<strong>Linear probing</strong> (<code>linear-probe</code>): best <code>wsc</code>" in headline
     assert "Δ vs <code>clip</code> +1.00 [+0.79, +1.21]: better" in headline and "What this grid can detect" in headline
