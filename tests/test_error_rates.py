@@ -245,6 +245,23 @@ def test_bench_study_power(tmp_path, capsys):
     assert len(err) == 2 and "--delta 0.0" in err[0] and "did you mean 'linear-probe'" in err[1]
 
 
+def test_study_power_prints_the_leaderboards_mdd_without_the_planted_ladder(tmp_path):
+    """The planted ladder sits outside the leaderboard's ranks and tests, so a noisy rung must not
+    move the MDD `bench study power` prints away from the one the leaderboard prints."""
+    _write_grid(tmp_path / "r", seed=5)
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        for d in range(5):
+            write_record(tmp_path / "r", "clip-mismatch-50", "linear-probe", f"set{d}", k, {"auc": 70 + rng.normal(0, 10)})
+    assert main(["leaderboard", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "lb"), "--baseline", "s0"]) == 0
+    from vlpbench.report.power import power_table
+    from vlpbench.report.records_frame import load_records
+
+    printed = pd.read_csv(tmp_path / "lb" / "variance-components.csv").set_index("task").at["linear-probe", "mdd"]
+    row = power_table(load_records(tmp_path / "r"), delta=2.0, grids=200).iloc[0]
+    assert row.strategies == STRATEGIES and row.mdd == pytest.approx(printed, rel=1e-9)
+
+
 def test_sign_flip_test_holds_alpha_where_it_is_printed():
     """With ≥ 6 runs the pairwise CSV adds the exact sign-flip p: its false-positive rate at 8 runs."""
     components = VarianceComponents.from_shares(1.5**2, 1.0, 0.5, runs=8)

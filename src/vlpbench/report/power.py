@@ -4,7 +4,8 @@ printed tests at the grid's run count (`bench study power`).
 
 Each task is read as its leaderboard reads it: the primary metric (the first of auc, map, dsc, iou
 its records report) at label fraction 1, the strategies' own records (not released models, not
-the extra downstream draws, which give the downstream variance).
+the extra downstream draws, which give the downstream variance, not the planted ladder, which the
+leaderboard leaves out of its ranks and tests), so the MDD printed here is the leaderboard's.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.power import TTestPower
 
+from vlpbench.core.registry import STRATEGIES
 from vlpbench.report.external import is_external
+from vlpbench.report.planted import planted_rows
 from vlpbench.report.rank_statistics import metric_values
 from vlpbench.report.simulation import SIMULATED_GRIDS, simulated_power
-from vlpbench.report.table_model import primary_metric
+from vlpbench.report.table_model import plugin_info, primary_metric
 from vlpbench.report.variance import downstream_cell_variance
 from vlpbench.report.variance_components import ALPHA, POWER, VarianceComponents, fit_components, value_cube
 
@@ -29,6 +32,9 @@ def task_components(records: pd.DataFrame) -> tuple[str, VarianceComponents] | N
     if metric is None:
         return None
     values = metric_values(main, metric)
+    names = sorted(values["strategy"].unique()) if not values.empty else []
+    planted = set(planted_rows(names, {s: plugin_info(STRATEGIES, s).tags for s in names}))
+    values = values[~values["strategy"].isin(planted)]  # the leaderboard's ranked rows: its MDD, fitted alike
     if values.empty:
         return None
     order = sorted(values["strategy"].unique())
