@@ -4,8 +4,9 @@ printed tests at the grid's run count (`bench study power`).
 
 Each task is read as its leaderboard reads it: the primary metric (the first of auc, map, dsc, iou
 its records report) at label fraction 1, the strategies' own records (not released models, not
-the extra downstream draws, which give the downstream variance, not the planted ladder, which the
-leaderboard leaves out of its ranks and tests), so the MDD printed here is the leaderboard's.
+the extra downstream draws, which give the downstream variance); the power table also leaves out the
+planted ladder, as the leaderboard's ranks and tests do, so the MDD it prints is the table's. (The
+variance study fits `clip` with a planted rung, so it keeps them.)
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from vlpbench.report.variance import downstream_cell_variance
 from vlpbench.report.variance_components import ALPHA, POWER, VarianceComponents, fit_components, value_cube
 
 
-def task_components(records: pd.DataFrame) -> tuple[str, VarianceComponents] | None:
+def task_components(records: pd.DataFrame, without_planted: bool = False) -> tuple[str, VarianceComponents] | None:
     """(primary metric, fitted components) of one task's records; None when it has no primary
-    metric or too few strategies or runs to fit."""
+    metric or too few strategies or runs to fit. `without_planted`: the leaderboard's ranked rows
+    only (the planted ladder left out, as its tables do), so the MDD is the table's."""
     main, replicates = records[~records["replicate"]], records[records["replicate"]]
     metric = primary_metric(main)
     if metric is None:
         return None
     values = metric_values(main, metric)
-    names = sorted(values["strategy"].unique()) if not values.empty else []
-    planted = set(planted_rows(names, {s: plugin_info(STRATEGIES, s).tags for s in names}))
-    values = values[~values["strategy"].isin(planted)]  # the leaderboard's ranked rows: its MDD, fitted alike
+    if without_planted:
+        names = sorted(values["strategy"].unique()) if not values.empty else []
+        values = values[~values["strategy"].isin(planted_rows(names, {s: plugin_info(STRATEGIES, s).tags for s in names}))]
     if values.empty:
         return None
     order = sorted(values["strategy"].unique())
@@ -51,7 +53,7 @@ def power_table(records: pd.DataFrame, delta: float = 1.0, tasks: list[str] | No
     own = records[~is_external(records)] if "external" in records else records
     rows = []
     for task in sorted(set(own["task"]) if tasks is None else tasks):
-        fitted = task_components(own[own["task"] == task])
+        fitted = task_components(own[own["task"] == task], without_planted=True)
         if fitted is None:
             continue
         metric, c = fitted
