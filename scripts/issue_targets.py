@@ -19,33 +19,39 @@ import numpy as np
 import pandas as pd
 
 from vlpbench.core.registry import STRATEGIES
-from vlpbench.report.planted import find_ladder, ladder_result
+from vlpbench.report.planted import PLANTED_TAG, find_ladder, ladder_result
 from vlpbench.report.records_frame import load_records
+from vlpbench.report.table_model import REFERENCE_TAG
 
 WORKERS = 2
 
 
+def cells(table: pd.DataFrame, metric: str, dataset: str = "Avg") -> pd.DataFrame:
+    """The rows of a `<task>.csv` for `metric` on `dataset` at fraction 1, indexed by strategy."""
+    return table[(table["dataset"] == dataset) & (table["metric"] == metric) & (table["fraction"] == 1)].set_index("strategy")
+
+
 def avg(table: pd.DataFrame, metric: str, dataset: str = "Avg") -> pd.Series:
-    """Mean per strategy of `metric` on `dataset` (fraction 1) from a `<task>.csv`."""
-    rows = table[(table["dataset"] == dataset) & (table["metric"] == metric) & (table["fraction"] == 1) & (table["status"] == "ok")]
-    return rows.set_index("strategy")["mean"].astype(float)
+    """Mean per strategy of `metric` on `dataset` (fraction 1), strategies it applies to."""
+    rows = cells(table, metric, dataset)
+    return rows.loc[rows["status"] == "ok", "mean"].astype(float)
 
 
 def headline(tables: dict[str, pd.DataFrame], tags: dict[str, tuple[str, ...]]) -> list[str]:
     """Per task: the reference rows, `clip` and the best real strategy, Avg mean (SD) over runs."""
     out = ["| task (Avg) | random-init | colour-only | supervised | clip | best strategy |", "|---|---|---|---|---|---|"]
     for task, metric in (("ood-zsc", "auc"), ("linear-probe", "auc"), ("finetune", "auc"), ("seg", "dsc"), ("loc", "auc")):
-        t = tables[task]
-        rows = t[(t["dataset"] == "Avg") & (t["metric"] == metric) & (t["fraction"] == 1)].set_index("strategy")
+        rows = cells(tables[task], metric)
+        runs = int(rows["n"].max())
 
         def cell(name: str) -> str:
             if name not in rows.index or rows.loc[name, "status"] != "ok":
                 return "n/a"
             n = int(rows.loc[name, "n"])
-            return f"{rows.loc[name, 'mean']:.2f} ({rows.loc[name, 'std']:.2f})" + ("" if n >= 5 else f" ({n} runs)")
+            return f"{rows.loc[name, 'mean']:.2f} ({rows.loc[name, 'std']:.2f})" + ("" if n >= runs else f" ({n} runs)")
 
-        real = rows[(rows["status"] == "ok") & np.array([not ({"reference", "planted"} & set(tags.get(s, ()))) for s in rows.index])]
-        best = real["mean"].astype(float).idxmax()
+        means = avg(tables[task], metric)
+        best = means[[not ({REFERENCE_TAG, PLANTED_TAG} & set(tags.get(s, ()))) for s in means.index]].idxmax()
         out.append(f"| {task} {metric.upper()} | {cell('random-init')} | {cell('colour-only')} | {cell('supervised')} | "
                    f"{cell('clip')} | {best} {cell(best)} |")
     return out

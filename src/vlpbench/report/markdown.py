@@ -172,21 +172,25 @@ def warning_lines(t: pd.DataFrame) -> list[str]:
 # ---------------------------------------------------------------- headline
 
 
+def at_fraction_one(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The cells of a headline: `metric` at label fraction 1."""
+    return cells[(cells["metric"] == metric) & (cells["fraction"] == 1.0)]
+
+
 def headline_lines(cells: pd.DataFrame, single_run: bool, metric: str, per_strategy: pd.DataFrame, baseline: str,
                    references: set[str], ladder_cells: pd.DataFrame | None, ladder: LadderResult | None) -> list[str]:
     """The headline of a task: one row per strategy with the primary metric per dataset and Avg
     at fraction 1, Δ to the baseline with its CI, the verdict and the pretraining cost (≤ 10
     columns with 5 datasets); the real strategies, then the reference rows, then the planted
     ladder, each in a table of its own."""
-    primary = cells[(cells["metric"] == metric) & (cells["fraction"] == 1.0)]
+    primary = at_fraction_one(cells, metric)
     datasets = list(dict.fromkeys(primary["dataset"]))
     rows = list(dict.fromkeys(primary["strategy"]))
     against = {r["strategy"]: r for r in per_strategy.to_dict("records")} if not per_strategy.empty else {}
     real = [s for s in rows if s not in references]
     blocks = [("", real, against, baseline), ("Reference rows", [s for s in rows if s in references], against, baseline)]
     if ladder_cells is not None and ladder is not None:
-        planted = ladder_cells[(ladder_cells["metric"] == metric) & (ladder_cells["fraction"] == 1.0)]
-        primary = pd.concat([primary, planted], ignore_index=True)
+        primary = pd.concat([primary, at_fraction_one(ladder_cells, metric)], ignore_index=True)
         rungs = {s: {"delta": d.mean, "delta_lo": d.lo, "delta_hi": d.hi, "verdict": ladder.verdicts[s]}
                  for s, d in ladder.deltas.items()}
         blocks.append((f"Planted ladder (known order: {' > '.join(ladder.ladder.rows)}; Δ and verdict against "
@@ -219,7 +223,7 @@ def ablation_headline(cells: pd.DataFrame, components: dict[str, list[str]], met
     components ✓, the primary metric per dataset and Avg at fraction 1 and the pretraining cost
     (≤ 10 columns with 5 datasets); every other metric stays in the wide table below it."""
     names = list(dict.fromkeys(c for parts in components.values() for c in parts))
-    primary = cells[(cells["metric"] == metric) & (cells["fraction"] == 1.0)]
+    primary = at_fraction_one(cells, metric)
     datasets = list(dict.fromkeys(primary["dataset"]))
     by_cell = {(r["strategy"], r["dataset"]): r for r in primary.to_dict("records")}
     body = []
