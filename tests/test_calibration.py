@@ -499,3 +499,13 @@ def test_report_length_does_not_predict_normal():
     assert 300 < normal.sum() < 1700
     auc = roc_auc_score(normal, lengths)
     assert 0.35 <= auc <= 0.7, auc  # before the fix: 0.16 (short reports were the normal ones)
+
+
+def test_test_scale_grows_only_the_test_split(tmp_path):
+    """eval.test_scale draws more test images and leaves train and val image for image as they were."""
+    base = build_classification_set(SETS["syn-fives"], DatasetOptions(image_size=16, size_scale=0.04, cache_dir=tmp_path / "a"))
+    grown = build_classification_set(SETS["syn-fives"], DatasetOptions(image_size=16, size_scale=0.04, test_scale=3,
+                                                                      cache_dir=tmp_path / "b"))
+    for split in ("train", "val"):
+        assert np.array_equal(np.asarray(base.split(split).images[:]), np.asarray(grown.split(split).images[:]))
+    assert len(grown.split("test").labels) == 3 * len(base.split("test").labels)

@@ -79,3 +79,11 @@ def test_hash_is_stable_and_ignores_locations():
     assert config_hash(a) == config_hash(b) and len(config_hash(a)) == 12
     assert config_hash(a) != config_hash(resolve_config("smoke", None, ["pretrain.steps=99"]))
     assert grid_hash(a) == grid_hash(resolve_config("smoke", None, ["eval.seeds=5", "eval.fractions=[0.1]"]))
+
+
+def test_a_neutral_eval_setting_keeps_the_grid_key_and_any_other_value_changes_it():
+    """eval.test_scale came after grids were published: at 1 it is left out of the grid hash (the
+    shipped grids keep their key and their records stay current); any other value is a new grid."""
+    base = resolve_config("quick")
+    assert grid_hash(base) == grid_hash(resolve_config("quick", None, ["eval.test_scale=1"]))
+    assert grid_hash(base) != grid_hash(resolve_config("quick", None, ["eval.test_scale=4"]))

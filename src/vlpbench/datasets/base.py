@@ -29,7 +29,8 @@ class DatasetOptions:
     """What every dataset builder receives.
 
     `image_size` is the side the loader resizes to (0 keeps the native size); `seed` fixes the
-    synthetic generator and any documented split; `size_scale` scales synthetic set sizes;
+    synthetic generator and any documented split; `size_scale` scales synthetic set sizes and
+    `test_scale` their test splits once more (more test images, same train and val images);
     `cache_dir` (optional) keeps generated synthetic sets between runs; `corpus` is the run's
     pretraining corpus, which the `corpus` set (its validation pairs) is read from.
     """
@@ -38,6 +39,7 @@ class DatasetOptions:
     seed: int = 0
     data_root: Path | None = None
     size_scale: float = 1.0
+    test_scale: float = 1.0
     skip_bad_images: bool = False
     cache_dir: Path | None = None  # where generated synthetic sets are cached
     corpus: CorpusConfig | None = None  # the run's pretraining corpus (the `corpus` set; default: the synthetic one)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vlpbench.core.claims import claim
-from vlpbench.core.config import GRID_EXTENDING, RunConfig, config_hash, grid_hash, plugin_options
+from vlpbench.core.config import RunConfig, config_hash, grid_hash, hashed_eval, plugin_options
 from vlpbench.core.provenance import git_commit, package_versions
 from vlpbench.core.records import make_record, read_record, record_path, write_record
 from vlpbench.core.seeding import seeded
@@ -59,7 +59,7 @@ def record_key(config: RunConfig, job: Job) -> str:
     strategy's options do not enter it, nor do the settings that only add cells (seeds, fractions,
     pretraining runs, replicates): the job's own seed, pretraining run seed and replicate flag are in it."""
     evaluated = model_config(config, job.strategy) if is_model(job.strategy) else config  # a model's input size
-    shared_eval = {k: v for k, v in asdict(evaluated.eval).items() if k not in GRID_EXTENDING}
+    shared_eval = hashed_eval(evaluated.eval)
     return config_hash({
         "checkpoint": checkpoint_key(config, job.strategy, job.pretrain_seed), "task": job.task,
         "options": plugin_options(config, "task", job.task), "eval": shared_eval,

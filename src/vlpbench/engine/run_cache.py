@@ -123,7 +123,7 @@ class Workspace:
         evaluation = self.config.eval
         return DatasetOptions(
             image_size=image_size, seed=0, data_root=Path(evaluation.data_root) if evaluation.data_root else None,
-            size_scale=evaluation.dataset_scale, skip_bad_images=evaluation.skip_bad_images, cache_dir=self.root / "data",
+            size_scale=evaluation.dataset_scale, test_scale=evaluation.test_scale, skip_bad_images=evaluation.skip_bad_images, cache_dir=self.root / "data",
             corpus=self.config.corpus,
         )
 

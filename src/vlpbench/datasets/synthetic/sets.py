@@ -133,8 +133,16 @@ def _prompts(spec: SetSpec) -> dict[str, list[str]]:
     return prompts
 
 
+def split_sizes(base: dict[str, int], options: DatasetOptions, least: int) -> dict[str, int]:
+    """Images per split: `size_scale` × the recipe's, the test split × `test_scale` once more.
+    Splits are drawn in train, val, test order from one stream, so a larger test split leaves the
+    train and val images as they were."""
+    scale = {"test": options.test_scale}
+    return {split: max(least, int(n * options.size_scale * scale.get(split, 1.0))) for split, n in base.items()}
+
+
 def build_classification_set(spec: SetSpec, options: DatasetOptions) -> ClassificationDataset:
-    sizes = {split: max(8, int(n * options.size_scale)) for split, n in SPLIT_SIZES.items()}
+    sizes = split_sizes(SPLIT_SIZES, options, least=8)
 
     def generate() -> tuple[dict[str, np.ndarray], dict]:
         rng = data_rng([spec.seed, options.seed])
@@ -162,7 +170,7 @@ def build_classification_set(spec: SetSpec, options: DatasetOptions) -> Classifi
 
 
 def build_segmentation_set(name: str, seed: int, options: DatasetOptions) -> SegmentationDataset:
-    sizes = {split: max(4, int(n * options.size_scale)) for split, n in SEG_SPLIT_SIZES.items()}
+    sizes = split_sizes(SEG_SPLIT_SIZES, options, least=4)
 
     def generate() -> tuple[dict[str, np.ndarray], dict]:
         rng = data_rng([seed, options.seed])
