@@ -44,11 +44,15 @@ def test_a_strategy_option_changes_only_that_strategys_checkpoint():
 
 def test_a_teachers_option_changes_its_students_checkpoint():
     base = resolve_config("smoke")
-    # clip-resnet has no options; its key enters deit's through `requires`, so a pretraining change reaches both
+    # the teacher's key enters deit's through `requires`, so a change to the teacher reaches both
     changed = resolve_config("smoke", overrides=["strategy.deit.alpha=0.25"])
     assert checkpoint_key(base, "clip-resnet", 0) == checkpoint_key(changed, "clip-resnet", 0)
     assert checkpoint_key(base, "deit", 0) != checkpoint_key(changed, "deit", 0)
     assert checkpoint_key(base, "deit", 0) != checkpoint_key(base, "deit", 1)
+    teacher_changed = resolve_config("smoke", overrides=["strategy.clip-resnet.output_stride=32"])
+    assert checkpoint_key(base, "clip-resnet", 0) != checkpoint_key(teacher_changed, "clip-resnet", 0)
+    assert checkpoint_key(base, "deit", 0) != checkpoint_key(teacher_changed, "deit", 0)
+    assert checkpoint_key(base, "clip", 0) == checkpoint_key(teacher_changed, "clip", 0)
 
 
 def test_a_task_option_changes_only_that_tasks_records():

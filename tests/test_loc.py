@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from test_strategies_plugins import make_context
+from vlpbench.core.config import resolve_config
 from vlpbench.core.registry import STRATEGIES
 from vlpbench.tasks._gradcam import ProbeHead, at_input_size, map_grid, probe_maps, target_layer, text_guided_maps
 from vlpbench.tasks._loc_metrics import energy_inside, pixel_auc, pointing_hit
@@ -97,10 +98,27 @@ def test_a_patch_pooled_vit_maps_its_pooled_tokens(method):
         np.testing.assert_allclose(heatmap, (resized - resized.min()) / (resized.max() - resized.min() + 1e-7), atol=1e-4)
 
 
+def plain_resnet_context():
+    """clip-resnet as the plain ResNet (output stride 32), whose stages halve the grid each."""
+    return make_context(resolve_config("smoke", overrides=["strategy.clip-resnet.output_stride=32"]))
+
+
 def test_resnet_layer_keeps_a_spatial_grid():
-    model = STRATEGIES.get("clip-resnet")(make_context())
+    model = STRATEGIES.get("clip-resnet")(plain_resnet_context())
     backbone = model.image_encoder.backbone
     assert target_layer(model, 32)[0] is backbone.layer2[-1] and target_layer(model, 224)[0] is backbone.layer4[-1]
+
+
+def test_the_default_teacher_keeps_a_four_by_four_map_of_a_32_px_image():
+    """At output stride 8 (the default) the last stage, which Grad-CAM and the global pool use, has
+    4 × 4 cells at 32 px; the plain ResNet's has one."""
+    dilated = STRATEGIES.get("clip-resnet")(make_context()).eval()
+    plain = STRATEGIES.get("clip-resnet")(plain_resnet_context()).eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert dilated.image_encoder.backbone.forward_features(images).shape[-2:] == (4, 4)
+        assert plain.image_encoder.backbone.forward_features(images).shape[-2:] == (1, 1)
+    assert target_layer(dilated, 32)[0] is dilated.image_encoder.backbone.layer4[-1]
 
 
 def test_map_grid_of_a_vit_follows_the_side_it_is_drawn_at():
@@ -121,7 +139,7 @@ def test_map_grid_of_a_vit_follows_the_side_it_is_drawn_at():
 
 
 def test_min_grid_picks_a_finer_resnet_stage():
-    model = STRATEGIES.get("clip-resnet")(make_context()).eval()
+    model = STRATEGIES.get("clip-resnet")(plain_resnet_context()).eval()
     backbone = model.image_encoder.backbone
     assert map_grid(model, 64) == (4, 4)  # the deepest stage with ≥ 4 cells (MIN_GRID): layer3, stride 16
     assert map_grid(model, 64, min_grid=8) == (8, 8)  # layer2

@@ -3,6 +3,8 @@ tower, each with pooled backbone features (what probes use) and a linear project
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 import torch
 import torch.nn.functional as F
@@ -139,9 +141,10 @@ class TextEncoder(nn.Module):
         return self.tokenizer.encode(texts, self.config.max_length)
 
 
-def build_image_encoder(config: EncoderConfig, distilled: bool = False) -> ImageEncoder:
+def build_image_encoder(config: EncoderConfig, distilled: bool = False, **backbone_options: Any) -> ImageEncoder:
     """The configured image tower; a Chinese-CLIP checkpoint (`clip_checkpoint`) initialises it
-    (and its projection) from the checkpoint's vision tower, else `image.weights` if given."""
+    (and its projection) from the checkpoint's vision tower, else `image.weights` if given.
+    `backbone_options` go to timm's constructor as they are (e.g. a ResNet's `output_stride`)."""
     if config.clip_checkpoint:
         if distilled:
             raise VlpbenchError("encoders.clip_checkpoint: a Chinese-CLIP vision tower has no distillation token (DeiT)")
@@ -149,7 +152,8 @@ def build_image_encoder(config: EncoderConfig, distilled: bool = False) -> Image
         image_state, _, _ = load_chinese_clip(config.clip_checkpoint, config.image.img_size)
         load_checked(encoder, image_state, f"Chinese-CLIP checkpoint {config.clip_checkpoint}")
         return encoder
-    encoder = ImageEncoder(config.image, config.proj_dim, distilled)
+    backbone = _build_timm(config.image, distilled, **backbone_options) if backbone_options else None
+    encoder = ImageEncoder(config.image, config.proj_dim, distilled, backbone=backbone)
     if config.image.weights:
         state = read_state_dict(config.image.weights)
         fraction = load_checked(encoder.backbone, state, f"image weights {config.image.weights}", strict=False)
@@ -183,7 +187,7 @@ def describe_encoders(config: EncoderConfig) -> dict[str, str]:
     return {"image": f"{image_name} @{image.img_size}px", "text": text_name, "proj_dim": str(config.proj_dim)}
 
 
-def _build_timm(config: ImageEncoderConfig, distilled: bool) -> nn.Module:
+def _build_timm(config: ImageEncoderConfig, distilled: bool, **extra: Any) -> nn.Module:
     if config.timm_name:
         name = config.timm_name
         kwargs: dict = {"img_size": config.img_size} if "vit" in name or "deit" in name else {}
@@ -204,7 +208,7 @@ def _build_timm(config: ImageEncoderConfig, distilled: bool) -> nn.Module:
         raise VlpbenchError(f"encoders.image.arch '{config.arch}': expected 'vit' or 'resnet'")
     if distilled and "distilled" not in name:
         raise VlpbenchError(f"a distillation token needs a DeiT-style ViT, not '{name}'")
-    return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    return timm.create_model(name, pretrained=False, num_classes=0, **kwargs, **extra)
 
 
 def _build_transformer(config: TextEncoderConfig, tokenizer: Tokenizer) -> nn.Module:

@@ -22,7 +22,9 @@ norm(dist_proj(dist))).
 
 Teacher: `clip-resnet` is `clip` with the image tower replaced by a ResNet built from
 `encoders.image.resnet_layers` / `resnet_channels` (`timm_name` and `weights` cleared, since
-they describe the ViT). The student fetches it lazily with `context.pretrained("clip-resnet")`
+they describe the ViT), at output stride `strategy.clip-resnet.output_stride` (timm's dilated
+last stages): at 8 a 32 px image keeps a 4 × 4 map for the global pool instead of one cell, and
+the teacher learns the findings (at 32, 4 of the 5 published runs stayed at chance on the probe). The student fetches it lazily with `context.pretrained("clip-resnet")`
 on its first training step (evaluation never needs it) and keeps it in a plain list, so it is
 neither a submodule, nor optimised, nor in the student's state_dict.
 """
@@ -64,18 +66,32 @@ def teacher_encoders(encoders: EncoderConfig) -> EncoderConfig:
     return dataclasses.replace(encoders, image=image)
 
 
+@dataclass
+class ClipResNetOptions:
+    """The ResNet's output stride (8: stages 3 and 4 dilated, as DeepLab; 32: the plain ResNet, the
+    paper profile's at 224 px)."""
+
+    output_stride: int = field(default=8, metadata=one_of(8, 16, 32))
+
+
 @register_strategy(
     TEACHER,
     description="CLIP with a ResNet image encoder: the frozen teacher DeiT distils from",
     info=PluginInfo(title="CLIP (ResNet teacher)", order=25, reference="Radford et al. 2021; teacher of Touvron et al. 2021 (DeiT)",
-                    tags=("teacher",)),
+                    tags=("teacher",), profiles={"paper": {"output_stride": 32}}),
 )
 class ClipResNet(Clip):
     """`clip` whose image tower is a ResNet (its config's encoders say so)."""
 
+    Options = ClipResNetOptions
+
     def __init__(self, context: StrategyContext) -> None:
         config = dataclasses.replace(context.config, encoders=teacher_encoders(context.config.encoders))
         super().__init__(dataclasses.replace(context, config=config))
+
+    def build_image_encoder(self) -> ImageEncoder:
+        """The ResNet at the configured output stride."""
+        return build_image_encoder(self.config.encoders, output_stride=self.options.output_stride)
 
 
 @register_strategy(
