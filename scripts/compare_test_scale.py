@@ -4,8 +4,7 @@ Prints, per task, the tables' pooled variance components and MDD (`report/power.
 ladder left out as the leaderboards do) both ways, over the strategies whose checkpoints are the
 same in both (a strategy re-pretrained since is left out, and named).
 
-    bench records unpack --packed leaderboards/records-test-scale --results results-test-scale
-    python scripts/compare_test_scale.py [--published leaderboards/records] [--scaled results-test-scale]
+    python scripts/compare_test_scale.py [--published leaderboards/records] [--scaled leaderboards/records-test-scale]
 
 Records: `leaderboards/records-test-scale` (made by `bench run --strategy all --task
 linear-probe,ood-zsc --seeds 5 --set eval.test_scale=4 --results results-test-scale`; the zero-shot records, 7.7 MB of per-image scores, are not shipped)."""
@@ -23,7 +22,7 @@ from vlpbench.report.records_frame import load_records
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--published", default="leaderboards/records")
-    parser.add_argument("--scaled", default="results-test-scale")
+    parser.add_argument("--scaled", default="leaderboards/records-test-scale")
     args = parser.parse_args()
     published, scaled = load_records(args.published), load_records(args.scaled)
     same = set(zip(published["strategy"], published["checkpoint_hash"])) & set(zip(scaled["strategy"], scaled["checkpoint_hash"]))
