@@ -58,6 +58,13 @@ def test_units_put_teachers_first_and_each_evaluation_right_after_its_pretrainin
     assert "pretrain-clip-seed0" not in [unit.name for unit in units]
 
 
+def test_pretraining_goes_run_by_run_so_a_stopped_extension_leaves_equal_runs_per_strategy(tmp_path):
+    config = resolve_config("smoke", overrides=[f"runs_dir={tmp_path}/runs", "eval.seeds=3", "eval.pretrain_seeds=3"])
+    jobs = plan_jobs(config, ["mae", "clip"], ["ood-zsc"], ["syn-refuge"])
+    names = [unit.name for unit in plan_units(config, jobs, tmp_path / "grid", force=False) if isinstance(unit, PretrainUnit)]
+    assert names == [f"pretrain-{strategy}-seed{seed}" for seed in range(3) for strategy in ("mae", "clip")]
+
+
 def test_workers_below_one_is_an_error(tmp_path):
     with pytest.raises(VlpbenchError, match="workers 0: expected an integer >= 1"):
         resolve_config("smoke", None, [f"runs_dir={tmp_path}/runs", f"results_dir={tmp_path}/results", "workers=0"])

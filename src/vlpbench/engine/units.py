@@ -123,7 +123,8 @@ def plan_units(config: RunConfig, todo: list[Job], grid: Path, force: bool) -> l
     whose checkpoint is cached (longest first), then each pretraining the cells need (and what it
     requires) followed by its checkpoint's evaluation. Workers take the first runnable unit, so a
     checkpoint is evaluated as soon as it is trained and an interrupted grid leaves whole
-    (checkpoint, records) pairs behind, not trained checkpoints without records."""
+    (checkpoint, records) pairs behind, not trained checkpoints without records. Pretraining goes
+    run by run (every strategy's run k before any run k + 1)."""
     workspace = Workspace(config)
     forced = {(job.strategy, job.pretrain_seed) for job in todo} if force else set()
     pretraining: dict[tuple[str, int], PretrainUnit] = {}
@@ -147,7 +148,10 @@ def plan_units(config: RunConfig, todo: list[Job], grid: Path, force: bool) -> l
         for key, jobs in cells.items()
     }
     ready = sorted((unit for key, unit in evaluations.items() if key not in pretraining), key=lambda unit: -unit.cost())
-    return [*ready, *(unit for key, pretrain in pretraining.items() for unit in (pretrain, evaluations.get(key)) if unit)]
+    # run-major (stable within a run, so teachers stay first): a grid extended to more runs and
+    # stopped part-way leaves every strategy with the same number of runs, a grid that can be scored
+    trained = sorted(pretraining.items(), key=lambda item: item[0][1])
+    return [*ready, *(unit for key, pretrain in trained for unit in (pretrain, evaluations.get(key)) if unit)]
 
 
 class UnitJob(submitit.helpers.Checkpointable):
