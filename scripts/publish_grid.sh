@@ -21,7 +21,8 @@ grids=(leaderboards/records/quick-*/)
 if compgen -G "leaderboards/records-label-entropy/*/*.jsonl.gz" >/dev/null; then
     "$bench" records unpack --packed leaderboards/records-label-entropy --results results-label-entropy
 fi
-"$bench" study label-entropy --strategy clip,wsc --mle 0.05,0.1,0.15 --set eval.seeds=3 --workers 2 --out leaderboards
+# pinned to the recipe's test splits (eval.test_scale=1, its records' protocol), whatever the profile's test scale
+"$bench" study label-entropy --strategy clip,wsc --mle 0.05,0.1,0.15 --set eval.seeds=3 --set eval.test_scale=1 --workers 2 --out leaderboards
 "$bench" records pack --results results-label-entropy --out leaderboards/records-label-entropy
 "$python" scripts/compare_vilref.py --results "${grids[0]}" --study leaderboards/records-label-entropy \
     --out leaderboards/vilref-comparison.md
