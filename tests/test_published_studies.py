@@ -41,3 +41,19 @@ def test_compare_test_scale_pairs_recipe_and_scaled_rows_over_the_same_strategie
     recipe, scaled = (next(r for r in rows if r[1] == label) for label in ("recipe", "× 4"))
     assert recipe[0] == scaled[0] == "linear-probe" and recipe[2] == scaled[2] and int(recipe[2]) >= 10
     assert out.startswith("strategies compared:")
+
+
+def test_run_independence_check_finds_planted_lag_correlation_and_runs_on_the_shipped_grid():
+    import importlib.util  # noqa: PLC0415 — the script is not a package module
+
+    spec = importlib.util.spec_from_file_location("check_run_independence", ROOT / "scripts" / "check_run_independence.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = __import__("numpy").random.default_rng(0)
+    noise = rng.normal(size=(40, 12))
+    walk = noise.cumsum(axis=1)  # neighbouring runs alike: strongly lag-correlated
+    assert script.lag_correlation(walk - walk.mean(1, keepdims=True), 1) > 0.5
+    assert abs(script.lag_correlation(noise - noise.mean(1, keepdims=True), 1)) < 0.2
+    rows = table_rows(run_script("check_run_independence.py"))
+    assert [row[0] for row in rows] == ["linear-probe", "finetune", "ood-zsc", "seg", "loc"]
+    assert all(row[1].endswith("× 5") and 0 < float(row[4]) <= 1 for row in rows)
