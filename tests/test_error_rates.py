@@ -245,6 +245,22 @@ def test_bench_study_power(tmp_path, capsys):
     assert len(err) == 2 and "--delta 0.0" in err[0] and "did you mean 'linear-probe'" in err[1]
 
 
+def test_study_power_seeds_studies_the_first_runs_of_a_growing_grid(tmp_path, capsys):
+    """`--seeds N` reads runs 0 … N−1 only: a number quoted at N runs regenerates after more runs land."""
+    _write_grid(tmp_path / "r", seed=3)
+    assert main(["study", "power", "--results", str(tmp_path / "r"), "--delta", "2", "--task", "linear-probe"]) == 0
+    five = capsys.readouterr().out
+    assert main(["study", "power", "--results", str(tmp_path / "r"), "--delta", "2", "--task", "linear-probe",
+                 "--seeds", "3"]) == 0
+    three = capsys.readouterr().out
+    from vlpbench.report.power import power_table
+    from vlpbench.report.records_frame import load_records
+
+    records = load_records(tmp_path / "r")
+    row = power_table(records[records["pretrain_seed"] < 3], delta=2.0).iloc[0]
+    assert row.runs == 3 and f"{row.mdd:.2f}" in three and f"{row.mdd:.2f}" not in five
+
+
 def test_study_power_prints_the_leaderboards_mdd_without_the_planted_ladder(tmp_path):
     """The planted ladder sits outside the leaderboard's ranks and tests, so a noisy rung must not
     move the MDD `bench study power` prints away from the one the leaderboard prints."""

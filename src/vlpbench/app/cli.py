@@ -120,7 +120,7 @@ def _study_parser(commands_: Subparsers) -> None:
     study.add_argument("--design", action="append", default=None, metavar="NAME:key=value,…",
                        help="variance: a candidate design of the profile (repeatable; default: 300, 600 and 900 "
                             "pretraining steps)")
-    study.add_argument("--seeds", type=positive_int, default=None, help="variance: pretraining runs per design and strategy")
+    study.add_argument("--seeds", type=positive_int, default=None, help="variance: pretraining runs per design and strategy; power: study runs 0 … N−1 only (a grid still growing, as it stood at N runs)")
     study.add_argument("--strategy", type=names, default=None,
                        help="default: the strategies tagged 'contrastive' (" + "see `bench list strategies`)")
     study.add_argument("--mle", type=floats, default=[0.05, 0.075, 0.1, 0.125, 0.15])

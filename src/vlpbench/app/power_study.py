@@ -1,6 +1,7 @@
-"""`bench study power --results DIR [--delta 1.0] [--task …]`: per task, the pretraining runs needed to
-detect a difference at 80 % power and the simulated power of the printed tests at the current run
-count (`report/power.py`)."""
+"""`bench study power --results DIR [--delta 1.0] [--task …] [--seeds N]`: per task, the pretraining runs
+needed to detect a difference at 80 % power and the simulated power of the printed tests at the current
+run count (`report/power.py`); with `--seeds N`, of the grid's runs 0 … N−1 alone, so a number quoted
+from a grid that is still growing can be regenerated at the run count it was quoted at."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from vlpbench.report.power import power_table
 from vlpbench.report.records_frame import load_records
 
 
-def power_study(results: Path, delta: float, tasks: list[str] | None, console: Console) -> int:
-    """Print the power table of the grid under `results`."""
+def power_study(results: Path, delta: float, tasks: list[str] | None, console: Console, runs: int | None = None) -> int:
+    """Print the power table of the grid under `results` (its runs 0 … `runs` − 1 when given)."""
     if not (math.isfinite(delta) and delta > 0):
         raise VlpbenchError(f"--delta {delta!r}: expected a positive number of metric points")
     if not results.exists():
@@ -26,6 +27,9 @@ def power_study(results: Path, delta: float, tasks: list[str] | None, console: C
     records = load_records(results)
     if records.empty:
         raise VlpbenchError(f"{results}: no result records (*.json or *.jsonl.gz) found")
+    if runs is not None:
+        first = records["pretrain_seed"].fillna(0).astype(int) - int(records["pretrain_seed"].min())
+        records = records[first < runs]
     known = set(records["task"])
     for task in tasks or []:
         if task not in known:

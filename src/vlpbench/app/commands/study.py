@@ -14,7 +14,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if args.name == "power":
         from vlpbench.app.power_study import power_study  # noqa: PLC0415 — reads records only: no deep-learning import
 
-        return power_study(Path(args.results or "results"), args.delta, args.task, console)
+        return power_study(Path(args.results or "results"), args.delta, args.task, console, args.seeds)
     from vlpbench.app.command_config import config_from  # noqa: PLC0415 — the label-entropy and variance studies train
     if args.name == "variance":
         from vlpbench.app.variance_study import parse_designs, pilot_strategies, variance_study  # noqa: PLC0415
