@@ -20,14 +20,11 @@ import numpy as np
 import torch
 
 from vlpbench.core.config import resolve_config
-from vlpbench.datasets.labels.knowledge_base import load_knowledge_base
 from vlpbench.encoders.preprocessing import load_batch
 from vlpbench.engine.run_cache import Workspace
 from vlpbench.tasks._gradcam import at_input_size
 from vlpbench.tasks._loc_metrics import pixel_auc, pointing_hit
-from vlpbench.tasks.loc import DEFAULT_DATASETS, resized
-from vlpbench.tasks.prompt_texts import surface_forms
-from vlpbench.tasks.prompts import class_embeddings
+from vlpbench.tasks.loc import DEFAULT_DATASETS, lesion_prompts, resized
 
 SIDE = 64
 
@@ -42,11 +39,9 @@ def dense_maps(model, images: torch.Tensor, prompt: torch.Tensor) -> np.ndarray:
     return similarity.reshape(len(images), grid, grid).numpy()
 
 
-def scores(model, dataset, language: str) -> dict[str, tuple[float, float]]:
+def scores(model, dataset) -> dict[str, tuple[float, float]]:
     """lesion → (mean pixel AUC, mean pointing hit) in % over the test images holding it."""
-    kb = load_knowledge_base(language)
-    terms = [kb.term(name) if name in kb.keys else name for name in dataset.lesion_names]
-    prompts = class_embeddings(model, [surface_forms(term, language, "term") for term in terms])
+    prompts = lesion_prompts(model, list(dataset.lesion_names))
     test = dataset.split("test")
     masks = np.stack([np.asarray(test.masks[i], dtype=bool) for i in range(len(test.images))])
     out = {}
@@ -72,11 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = resolve_config("quick", overrides=[f"runs_dir={args.runs}", *args.set])
-    workspace, language = Workspace(config), config.encoders.text.language or "zh"
+    workspace = Workspace(config)
     for name in DEFAULT_DATASETS:
         dataset = workspace.dataset(name, SIDE)
         for strategy in args.strategy.split(","):
-            runs = [scores(at_input_size(workspace.checkpoint(strategy, int(seed)).model.eval(), SIDE), dataset, language)
+            runs = [scores(at_input_size(workspace.checkpoint(strategy, int(seed)).model.eval(), SIDE), dataset)
                     for seed in args.seeds.split(",")]
             lesions = "  ".join(f"{lesion}: AUC {np.mean([r[lesion][0] for r in runs]):.1f}, pointing "
                                 f"{np.mean([r[lesion][1] for r in runs]):.1f}" for lesion in runs[0])

@@ -28,8 +28,8 @@ def power_study(results: Path, delta: float, tasks: list[str] | None, console: C
     if records.empty:
         raise VlpbenchError(f"{results}: no result records (*.json or *.jsonl.gz) found")
     if runs is not None:
-        first = records["pretrain_seed"].fillna(0).astype(int) - int(records["pretrain_seed"].min())
-        records = records[first < runs]
+        seed = records["pretrain_seed"]
+        records = records[seed.isna() | (seed < seed.min() + runs)]  # a released model has no run: kept
     known = set(records["task"])
     for task in tasks or []:
         if task not in known:

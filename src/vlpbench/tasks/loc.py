@@ -132,15 +132,20 @@ def maps_by_lesion(model: Strategy, dataset: SegmentationDataset, size: int, bat
     return _probe_maps(model, dataset, size, batch, min_grid, cam)
 
 
-def _text_maps(model: Strategy, dataset: SegmentationDataset, min_grid: int, cam: str) -> dict[int, Callable | None]:
-    """Prompted with each lesion's knowledge-base term in the text encoder's language."""
+def lesion_prompts(model: Strategy, lesion_names: list[str]) -> torch.Tensor:
+    """(L, D) prompt embeddings: each lesion's knowledge-base term in the text encoder's language."""
     language = model.config.encoders.text.language or "zh"
     kb = load_knowledge_base(language)
-    terms = [kb.term(name) if name in kb.keys else name for name in dataset.lesion_names]
+    terms = [kb.term(name) if name in kb.keys else name for name in lesion_names]
     with torch.no_grad():
-        prompts = class_embeddings(model, [surface_forms(term, language, "term") for term in terms])
+        return class_embeddings(model, [surface_forms(term, language, "term") for term in terms])
+
+
+def _text_maps(model: Strategy, dataset: SegmentationDataset, min_grid: int, cam: str) -> dict[int, Callable | None]:
+    """Prompted with each lesion's knowledge-base term in the text encoder's language."""
+    prompts = lesion_prompts(model, list(dataset.lesion_names))
     return {lesion: (lambda images, p=prompts[lesion]: text_guided_maps(model, images, p, min_grid, cam))
-            for lesion in range(len(terms))}
+            for lesion in range(len(prompts))}
 
 
 def _probe_maps(model: Strategy, dataset: SegmentationDataset, size: int, batch: int, min_grid: int,
